@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+/**
+ * promedic's command line. Exit codes: 0 ok, 1 a check failed (later commands), 2 bad
+ * usage or configuration (one line per problem on stderr, no stack unless --log-level debug).
+ */
+import { parseArgs } from 'node:util';
+import { type Config, FLAG_PATHS, loadConfig } from '../config.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { startService } from '../main.js';
+import { VERSION } from '../version.js';
+
+const HELP = `promedic ${VERSION} — host exporter, Alertmanager webhook receiver and self-healing playbook runner
+
+Usage:
+  promedic start [flags]     run the service (the default command)
+  promedic --help            this help
+  promedic --version         print the version
+
+Flags (override PROMEDIC_* environment variables, which override the config file):
+  --config FILE              YAML config file (default: ./promedic.yml when present; env PROMEDIC_CONFIG)
+  --port N                   listen port (default 9477; env PROMEDIC_PORT)
+  --listen-address ADDR      listen address (default 127.0.0.1 without credentials, else 0.0.0.0)
+  --data-dir DIR             state directory (default ./data; env PROMEDIC_DATA_DIR)
+  --rules DIR                rules directory (default ./rules; env PROMEDIC_RULES_DIR)
+  --collection-interval D    host metric collection interval (default 5s)
+  --log-level LEVEL          trace|debug|info|warn|error|fatal|silent (default info)
+  --token-file FILE          file holding the bearer token (or env PROMEDIC_TOKEN)
+
+Endpoints: GET /metrics, GET /-/healthy, GET /-/ready
+Config reference: README.md; JSON Schema: schema/promedic.config.schema.json
+`;
+
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+  config: { type: 'string', short: 'c' },
+  ...Object.fromEntries(Object.keys(FLAG_PATHS).map((k) => [k, { type: 'string' }])),
+} as const;
+
+function fail(lines: string[], code = 2): never {
+  for (const l of lines) process.stderr.write(`promedic: ${l}\n`);
+  process.exit(code);
+}
+
+async function start(config: Config): Promise<void> {
+  const logger = createLogger(config.log.level);
+  let service;
+  try {
+    service = await startService(config, logger);
+  } catch (err) {
+    logger.flush();
+    if (err instanceof ConfigError) fail(err.problems);
+    throw err;
+  }
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      logger.flush();
+      process.exit(1);
+    }
+    logger.info({ signal }, 'signal received');
+    service.stop().then(
+      () => {
+        logger.flush();
+        process.exitCode = 0;
+        // Let pending stdout writes drain; nothing else keeps the loop alive after stop().
+        setTimeout(() => process.exit(0), 50).unref();
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'error while stopping');
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    fail([`${errorMessage(err)} (see promedic --help)`]);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`promedic ${VERSION} (node ${process.version})\n`);
+    return;
+  }
+  const command = positionals[0] ?? 'start';
+  if (positionals.length > 1) fail([`unexpected argument "${positionals[1]}" (see promedic --help)`]);
+  if (command !== 'start') fail([`unknown command "${command}" (commands: start; see promedic --help)`]);
+
+  const flags: Record<string, string | undefined> = {};
+  for (const k of Object.keys(FLAG_PATHS)) flags[k] = (values as Record<string, unknown>)[k] as string | undefined;
+  let config: Config;
+  try {
+    config = loadConfig({ configFile: values.config as string | undefined, flags });
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.problems);
+    throw err;
+  }
+  await start(config);
+}
+
+const debug = process.argv.includes('debug') && process.argv.some((a) => a.startsWith('--log-level'));
+main(process.argv.slice(2)).catch((err: unknown) => {
+  // Unexpected errors: one line, the stack only when debugging.
+  process.stderr.write(`promedic: ${debug && err instanceof Error ? err.stack : errorMessage(err)}\n`);
+  process.exit(2);
+});

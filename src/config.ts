@@ -1,0 +1,334 @@
+/**
+ * Configuration: one defaults object, an optional YAML file, PROMEDIC_* environment
+ * variables, then command-line flags (last wins). Validated once, at start, against
+ * the published JSON Schema (schema/promedic.config.schema.json); every problem is
+ * reported together, each with its path and where the bad value came from.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parseDocument } from 'yaml';
+import { ConfigError, errorMessage } from './errors.js';
+import { parseDuration } from './util/duration.js';
+import schema from '../schema/promedic.config.schema.json' with { type: 'json' };
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/** The configuration as written (file, env, flags), before derived values are filled in. */
+export interface ConfigInput {
+  listen: { address?: string; port: number };
+  data_dir: string;
+  rules_dir: string;
+  collection: {
+    interval: string;
+    timeout: string;
+    disable: string[];
+    filesystem: { mount_points_exclude: string; fs_types_exclude: string };
+    diskstats: { device_exclude: string };
+    netdev: { device_exclude: string };
+    textfile: { directory?: string };
+  };
+  paths: { procfs: string; sysfs: string; rootfs: string };
+  log: { level: LogLevel };
+  auth: { token?: string; token_file?: string };
+  http: { body_limit_bytes: number; shutdown_timeout: string };
+}
+
+/** The resolved configuration every part receives. Durations in milliseconds, paths absolute. */
+export interface Config extends ConfigInput {
+  listen: { address: string; port: number };
+  /** Where each value came from, for error messages and `promedic start --log-level debug`. */
+  sources: Record<string, string>;
+  configFile: string | null;
+  intervalMs: number;
+  timeoutMs: number;
+  shutdownTimeoutMs: number;
+  /** The bearer token, from auth.token or auth.token_file; null when none is configured. */
+  token: string | null;
+}
+
+export const DEFAULTS: ConfigInput = Object.freeze({
+  listen: { port: 9477 },
+  data_dir: './data',
+  rules_dir: './rules',
+  collection: {
+    interval: '5s',
+    timeout: '4s',
+    disable: [],
+    filesystem: {
+      mount_points_exclude:
+        '^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)',
+      fs_types_exclude:
+        '^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$',
+    },
+    diskstats: { device_exclude: '^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$' },
+    netdev: { device_exclude: '^lo$' },
+    textfile: {},
+  },
+  paths: { procfs: '/proc', sysfs: '/sys', rootfs: '/' },
+  log: { level: 'info' },
+  auth: {},
+  http: { body_limit_bytes: 1024 * 1024, shutdown_timeout: '10s' },
+}) as ConfigInput;
+
+/** Environment variables and the config path each sets. Anything else named PROMEDIC_* is an error (a typo). */
+export const ENV_VARS: Record<string, { path: string; numeric?: boolean }> = {
+  PROMEDIC_LISTEN_ADDRESS: { path: 'listen.address' },
+  PROMEDIC_PORT: { path: 'listen.port', numeric: true },
+  PROMEDIC_DATA_DIR: { path: 'data_dir' },
+  PROMEDIC_RULES_DIR: { path: 'rules_dir' },
+  PROMEDIC_COLLECTION_INTERVAL: { path: 'collection.interval' },
+  PROMEDIC_LOG_LEVEL: { path: 'log.level' },
+  PROMEDIC_TOKEN: { path: 'auth.token' },
+  PROMEDIC_TOKEN_FILE: { path: 'auth.token_file' },
+};
+/** Read by the CLI, not a config value. */
+const ENV_META = new Set(['PROMEDIC_CONFIG']);
+
+/** Command-line flags that set config values (the CLI owns parsing; this maps names to paths). */
+export const FLAG_PATHS: Record<string, { path: string; numeric?: boolean }> = {
+  port: { path: 'listen.port', numeric: true },
+  'listen-address': { path: 'listen.address' },
+  'data-dir': { path: 'data_dir' },
+  rules: { path: 'rules_dir' },
+  'collection-interval': { path: 'collection.interval' },
+  'log-level': { path: 'log.level' },
+  'token-file': { path: 'auth.token_file' },
+};
+
+export const DEFAULT_CONFIG_FILE = 'promedic.yml';
+
+export interface LoadOptions {
+  /** Explicit --config; when absent, ./promedic.yml is used if present. */
+  configFile?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  flags?: Record<string, string | undefined>;
+  cwd?: string;
+}
+
+type Plain = Record<string, unknown>;
+
+const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: false, allowUnionTypes: true });
+ajv.addFormat('regex', {
+  type: 'string',
+  validate: (s: string) => {
+    try {
+      new RegExp(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+});
+const validateSchema = ajv.compile(schema);
+
+function isPlain(v: unknown): v is Plain {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function clone<T>(v: T): T {
+  return structuredClone(v);
+}
+
+/** Deep-merges `src` into `dst`, recording the source of every leaf it sets. */
+function merge(dst: Plain, src: Plain, source: string, sources: Record<string, string>, prefix = ''): void {
+  for (const [k, v] of Object.entries(src)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (isPlain(v) && isPlain(dst[k])) {
+      merge(dst[k] as Plain, v, source, sources, path);
+    } else {
+      dst[k] = clone(v);
+      sources[path] = source;
+    }
+  }
+}
+
+function setPath(obj: Plain, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let cur = obj;
+  for (const k of keys.slice(0, -1)) {
+    if (!isPlain(cur[k])) cur[k] = {};
+    cur = cur[k] as Plain;
+  }
+  cur[keys[keys.length - 1] as string] = value;
+}
+
+function coerce(raw: string, numeric: boolean | undefined): unknown {
+  // Leave non-numeric text as a string so the schema reports "must be integer" with its source.
+  if (numeric && /^-?[0-9]+$/.test(raw.trim())) return Number(raw.trim());
+  return raw;
+}
+
+/** Finds the line of a key path in a YAML document, so errors can point at `file:line`. */
+function lineOf(doc: ReturnType<typeof parseDocument>, text: string, path: string[]): number | null {
+  let node: unknown = doc.contents;
+  let offset: number | null = null;
+  for (const key of path) {
+    if (!node || typeof node !== 'object' || !('items' in node)) break;
+    const items = (node as { items: unknown[] }).items;
+    const pair = items.find((p) => {
+      const kn = (p as { key?: { value?: unknown } }).key;
+      return kn && String(kn.value) === key;
+    }) as { key?: { range?: [number, number] }; value?: unknown } | undefined;
+    if (!pair) {
+      const idx = Number(key);
+      if (Number.isInteger(idx) && items[idx]) {
+        node = items[idx];
+        const r = (node as { range?: [number, number] }).range;
+        if (r) offset = r[0];
+        continue;
+      }
+      break;
+    }
+    if (pair.key?.range) offset = pair.key.range[0];
+    node = pair.value;
+  }
+  if (offset === null) return null;
+  return text.slice(0, offset).split('\n').length;
+}
+
+function describe(err: ErrorObject): { path: string[]; message: string } {
+  const path = err.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (err.keyword === 'additionalProperties') {
+    const key = String((err.params as { additionalProperty: string }).additionalProperty);
+    return { path: [...path, key], message: 'unknown key' };
+  }
+  if (err.keyword === 'enum') {
+    const allowed = (err.params as { allowedValues: unknown[] }).allowedValues.map(String).join(', ');
+    return { path, message: `must be one of: ${allowed}` };
+  }
+  if (err.keyword === 'pattern' && err.parentSchema && String(err.schema).includes('ms|s|m|h')) {
+    return { path, message: 'must be a duration such as 500ms, 5s, 1m30s' };
+  }
+  if (err.keyword === 'format' && (err.params as { format: string }).format === 'regex') {
+    return { path, message: 'must be a valid regular expression' };
+  }
+  return { path, message: err.message ?? err.keyword };
+}
+
+/**
+ * Builds the configuration. Throws a ConfigError listing every problem; the CLI prints
+ * one line per problem and exits 2.
+ */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const flags = opts.flags ?? {};
+  const problems: string[] = [];
+  const sources: Record<string, string> = {};
+  const merged = clone(DEFAULTS) as unknown as Plain;
+
+  // 1. The file: explicit --config (or PROMEDIC_CONFIG) must exist; ./promedic.yml only if present.
+  const explicit = opts.configFile ?? env.PROMEDIC_CONFIG;
+  let configFile: string | null = null;
+  let yamlDoc: ReturnType<typeof parseDocument> | null = null;
+  let yamlText = '';
+  if (explicit !== undefined) configFile = resolve(cwd, explicit);
+  else if (existsSync(resolve(cwd, DEFAULT_CONFIG_FILE))) configFile = resolve(cwd, DEFAULT_CONFIG_FILE);
+  if (configFile) {
+    try {
+      yamlText = readFileSync(configFile, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(err);
+      throw new ConfigError([`config file ${configFile}: cannot read: ${why}`], { cause: err });
+    }
+    yamlDoc = parseDocument(yamlText, { prettyErrors: false });
+    if (yamlDoc.errors.length > 0) {
+      throw new ConfigError(
+        yamlDoc.errors.map((e) => {
+          const line = e.linePos?.[0]?.line;
+          return `${configFile}${line ? `:${line}` : ''}: invalid YAML: ${e.message.split('\n')[0]}`;
+        }),
+      );
+    }
+    const data: unknown = yamlDoc.toJS();
+    if (data === null || data === undefined) {
+      // An empty file is a valid (empty) configuration.
+    } else if (!isPlain(data)) {
+      throw new ConfigError([`${configFile}:1: the configuration must be a YAML mapping (key: value)`]);
+    } else {
+      merge(merged, data, `file ${configFile}`, sources);
+    }
+  }
+
+  // 2. Environment.
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('PROMEDIC_') || raw === undefined) continue;
+    const spec = ENV_VARS[name];
+    if (!spec) {
+      if (!ENV_META.has(name)) {
+        problems.push(`env ${name}: unknown variable (known: ${[...Object.keys(ENV_VARS), ...ENV_META].join(', ')})`);
+      }
+      continue;
+    }
+    setPath(merged, spec.path, coerce(raw, spec.numeric));
+    sources[spec.path] = `env ${name}`;
+  }
+
+  // 3. Flags win.
+  for (const [flag, raw] of Object.entries(flags)) {
+    const spec = FLAG_PATHS[flag];
+    if (!spec || raw === undefined) continue;
+    setPath(merged, spec.path, coerce(raw, spec.numeric));
+    sources[spec.path] = `flag --${flag}`;
+  }
+
+  // 4. Validate everything at once.
+  if (!validateSchema(merged)) {
+    const seen = new Set<string>();
+    for (const e of validateSchema.errors ?? []) {
+      const { path, message } = describe(e);
+      const key = path.join('.') || '(root)';
+      const line = `${key}: ${message}`;
+      if (seen.has(line)) continue;
+      seen.add(line);
+      let where = sources[key] ?? 'defaults';
+      if (where.startsWith('file ') && yamlDoc && configFile) {
+        const ln = lineOf(yamlDoc, yamlText, path);
+        where = `${configFile}${ln ? `:${ln}` : ''}`;
+      } else if (!sources[key] && configFile && yamlDoc) {
+        // An unknown key has no recorded source of its own: it came from the file.
+        const ln = lineOf(yamlDoc, yamlText, path);
+        where = `${configFile}${ln ? `:${ln}` : ''}`;
+      }
+      problems.push(`${where}: ${line}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const input = merged as unknown as ConfigInput;
+  input.data_dir = resolve(cwd, input.data_dir);
+  input.rules_dir = resolve(cwd, input.rules_dir);
+  if (input.collection.textfile.directory) input.collection.textfile.directory = resolve(cwd, input.collection.textfile.directory);
+
+  let token: string | null = input.auth.token ?? null;
+  if (input.auth.token_file) {
+    const file = resolve(cwd, input.auth.token_file);
+    try {
+      token = (readFileSync(file, 'utf8').split('\n')[0] ?? '').trim();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new ConfigError([
+        `${sources['auth.token_file'] ?? 'config'}: auth.token_file: cannot read ${file}: ${code ?? errorMessage(err)}`,
+      ]);
+    }
+    if (token.length < 16) {
+      throw new ConfigError([`${sources['auth.token_file']}: auth.token_file: token in ${file} must be at least 16 characters`]);
+    }
+  }
+
+  const address = input.listen.address ?? (token ? '0.0.0.0' : '127.0.0.1');
+  if (!input.listen.address) sources['listen.address'] = token ? 'defaults (credentials configured)' : 'defaults (no credentials: loopback only)';
+
+  return {
+    ...input,
+    listen: { address, port: input.listen.port },
+    sources,
+    configFile,
+    intervalMs: parseDuration(input.collection.interval),
+    timeoutMs: parseDuration(input.collection.timeout),
+    shutdownTimeoutMs: parseDuration(input.http.shutdown_timeout),
+    token,
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The express app, built by a function and never listening by itself (tests and the
+ * composition root decide where it listens).
+ */
+import express, { type ErrorRequestHandler, type NextFunction, type Request, type Response } from 'express';
+import { Gauge, Histogram } from 'prom-client';
+import type { Context } from '../context.js';
+import { PromedicError } from '../errors.js';
+
+export interface AppOptions {
+  /** Readiness beyond the basics (first collection cycle done, store open). */
+  ready: () => boolean;
+}
+
+/** The route pattern ("/api/v1/runs/:id"), never the raw URL, so label cardinality stays bounded. */
+function routeLabel(req: Request): string {
+  const route = (req as Request & { route?: { path?: unknown } }).route;
+  if (route && typeof route.path === 'string') return `${req.baseUrl}${route.path}`;
+  return 'unmatched';
+}
+
+export function createApp(ctx: Context, opts: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const log = ctx.logger.child({ component: 'http' });
+
+  const duration = new Histogram({
+    name: 'promedic_http_request_duration_seconds',
+    help: 'Duration of HTTP requests to promedic, by route pattern, method and status code.',
+    labelNames: ['route', 'method', 'code'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [ctx.registry],
+  });
+  const inFlight = new Gauge({
+    name: 'promedic_http_requests_in_flight',
+    help: 'HTTP requests currently being served by promedic.',
+    registers: [ctx.registry],
+  });
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const start = process.hrtime.bigint();
+    inFlight.inc();
+    res.once('close', () => {
+      inFlight.dec();
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const route = routeLabel(req);
+      duration.observe({ route, method: req.method, code: String(res.statusCode) }, seconds);
+      if (log.isLevelEnabled('debug')) {
+        log.debug(
+          { method: req.method, url: req.originalUrl, route, status: res.statusCode, duration_seconds: seconds, remote: req.socket.remoteAddress },
+          'request',
+        );
+      }
+    });
+    next();
+  });
+
+  app.use(express.json({ limit: ctx.config.http.body_limit_bytes, type: ['application/json', 'application/*+json'] }));
+
+  app.get('/metrics', async (_req, res) => {
+    const own = await ctx.registry.metrics();
+    res.set('Content-Type', ctx.registry.contentType);
+    res.send(ctx.host.exposition() + own);
+  });
+
+  // Prometheus' own conventions: plain text, 200 when healthy/ready, 503 when not ready.
+  app.get('/-/healthy', (_req, res) => {
+    res.type('text/plain').send('promedic is Healthy.\n');
+  });
+  app.get('/-/ready', (_req, res) => {
+    if (opts.ready()) res.type('text/plain').send('promedic is Ready.\n');
+    else res.status(503).type('text/plain').send('promedic is not ready.\n');
+  });
+
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ error: { code: 'not_found', message: `no route for ${req.method} ${req.path}` } });
+  });
+
+  const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
+    // body-parser errors carry an HTTP status and a `type`.
+    const e = err as { status?: number; statusCode?: number; type?: string; message?: string; expose?: boolean };
+    let status = 500;
+    let code = 'internal';
+    let message = 'internal error';
+    if (err instanceof PromedicError) {
+      status = err.status;
+      code = err.code;
+      message = err.message;
+    } else if (e.type === 'entity.too.large') {
+      status = 413;
+      code = 'body_too_large';
+      message = `request body exceeds the limit of ${ctx.config.http.body_limit_bytes} bytes (http.body_limit_bytes)`;
+    } else if (e.type === 'entity.parse.failed') {
+      status = 400;
+      code = 'invalid_json';
+      message = `request body is not valid JSON: ${e.message ?? ''}`.trim();
+    } else if (typeof (e.status ?? e.statusCode) === 'number' && (e.status ?? e.statusCode ?? 500) < 500 && e.expose) {
+      status = e.status ?? e.statusCode ?? 400;
+      code = e.type ?? 'bad_request';
+      message = e.message ?? 'bad request';
+    }
+    if (status >= 500) log.error({ err, method: req.method, url: req.originalUrl }, 'request failed');
+    else log.debug({ err: message, method: req.method, url: req.originalUrl, status }, 'request rejected');
+    if (res.headersSent) return;
+    res.status(status).json({ error: { code, message } });
+  };
+  app.use(onError);
+  return app;
+}

@@ -1,0 +1,138 @@
+/**
+ * Composition root: builds the context, starts the parts in dependency order, and stops
+ * them in reverse. No part reaches for another except through the context.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { Context } from './context.js';
+import { ConfigError } from './errors.js';
+import { createApp } from './http/app.js';
+import { COLLECTORS } from './metrics/collectors/index.js';
+import { HostMetrics } from './metrics/host.js';
+import { createRegistry } from './metrics/registry.js';
+import { Store } from './store/index.js';
+import { VERSION } from './version.js';
+
+export interface Service {
+  readonly ctx: Context;
+  readonly server: Server;
+  /** The bound address, with the real port when the config asked for port 0. */
+  readonly address: { address: string; port: number };
+  readonly url: string;
+  /** Graceful stop: stop accepting, finish in-flight requests, stop collecting, flush the store. */
+  stop(): Promise<void>;
+}
+
+function listen(server: Server, config: Config): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      const where = `${config.listen.address}:${config.listen.port}`;
+      const src = config.sources['listen.port'] ?? 'defaults';
+      if (err.code === 'EADDRINUSE') reject(new ConfigError([`${src}: listen.port: ${where} is already in use`]));
+      else if (err.code === 'EACCES') reject(new ConfigError([`${src}: listen.port: permission denied to listen on ${where}`]));
+      else if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN')
+        reject(new ConfigError([`${config.sources['listen.address'] ?? 'defaults'}: listen.address: cannot listen on ${where}: ${err.code}`]));
+      else reject(err);
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(config.listen.port, config.listen.address);
+  });
+}
+
+export async function startService(config: Config, logger: Logger): Promise<Service> {
+  const log = logger.child({ component: 'main' });
+  const registry = createRegistry();
+  const store = new Store(config.data_dir);
+  await store.open(VERSION);
+
+  const disabled = new Set(config.collection.disable);
+  const host = new HostMetrics({
+    collectors: COLLECTORS.filter((c) => !disabled.has(c.name)),
+    options: {
+      procfs: config.paths.procfs,
+      sysfs: config.paths.sysfs,
+      rootfs: config.paths.rootfs,
+      filesystem: {
+        mountPointsExclude: new RegExp(config.collection.filesystem.mount_points_exclude),
+        fsTypesExclude: new RegExp(config.collection.filesystem.fs_types_exclude),
+        timeoutMs: config.timeoutMs,
+      },
+      diskstats: { deviceExclude: new RegExp(config.collection.diskstats.device_exclude) },
+      netdev: { deviceExclude: new RegExp(config.collection.netdev.device_exclude) },
+      textfileDirectory: config.collection.textfile.directory ?? null,
+    },
+    intervalMs: config.intervalMs,
+    timeoutMs: config.timeoutMs,
+    logger,
+    registry,
+  });
+
+  const ctx: Context = { config, logger, registry, store, host, now: Date.now };
+  let stopping = false;
+  const app = createApp(ctx, { ready: () => host.cycles > 0 && !stopping });
+  const { createServer } = await import('node:http');
+  const server = createServer(app);
+  // Alertmanager and Prometheus keep connections alive; stay above their idle timeouts.
+  server.keepAliveTimeout = 65_000;
+
+  // Collect before listening completes readiness; the server answers /-/healthy meanwhile.
+  try {
+    await listen(server, config);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const bound = server.address() as AddressInfo;
+  const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+  try {
+    await host.start();
+  } catch (err) {
+    server.close();
+    await store.close();
+    throw err;
+  }
+
+  if (!config.token) {
+    log.warn(
+      { address: config.listen.address },
+      config.listen.address === '127.0.0.1' || config.listen.address === '::1' || config.listen.address === 'localhost'
+        ? 'no credentials configured (auth.token / PROMEDIC_TOKEN / auth.token_file): listening on loopback only'
+        : 'no credentials configured, yet listening beyond loopback: anyone who can reach this port can use the API',
+    );
+  }
+  log.info(
+    { version: VERSION, url, data_dir: config.data_dir, rules_dir: config.rules_dir, interval: config.collection.interval, config_file: config.configFile },
+    'promedic started',
+  );
+
+  let stopped: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      stopping = true;
+      log.info('stopping: finishing in-flight requests');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => {
+        log.warn({ timeout: config.http.shutdown_timeout }, 'in-flight requests did not finish in time; closing them');
+        server.closeAllConnections();
+      }, config.shutdownTimeoutMs);
+      force.unref();
+      await closed;
+      clearTimeout(force);
+      await host.stop();
+      await store.close();
+      log.info('stopped');
+    })();
+    return stopped;
+  };
+
+  return { ctx, server, address: { address: bound.address, port: bound.port }, url, stop };
+}

@@ -1,0 +1,85 @@
+/**
+ * The contract every host collector implements, one file each under ./collectors,
+ * listed in ./collectors/index.ts. A collector reads the host (procfs, sysfs, statfs)
+ * and returns plain metric families; it never spawns a process and never blocks.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Family } from './exposition.js';
+
+export interface CollectorOptions {
+  procfs: string;
+  sysfs: string;
+  rootfs: string;
+  filesystem: { mountPointsExclude: RegExp; fsTypesExclude: RegExp; timeoutMs: number };
+  diskstats: { deviceExclude: RegExp };
+  netdev: { deviceExclude: RegExp };
+  /** Directory of *.prom files for the textfile collector; null when not configured. */
+  textfileDirectory: string | null;
+}
+
+/** Per-cycle view of the host. Files read by several collectors (e.g. /proc/stat) are read once a cycle. */
+export class CycleContext {
+  private readonly cache = new Map<string, Promise<string>>();
+  constructor(readonly opts: CollectorOptions) {}
+
+  proc(...parts: string[]): string {
+    return join(this.opts.procfs, ...parts);
+  }
+
+  sys(...parts: string[]): string {
+    return join(this.opts.sysfs, ...parts);
+  }
+
+  /** Reads a text file once per cycle; a rejection is shared by every caller in the cycle. */
+  read(path: string): Promise<string> {
+    let p = this.cache.get(path);
+    if (!p) {
+      p = readFile(path, 'utf8');
+      // Avoid an unhandled rejection when the first caller is gone before it settles.
+      p.catch(() => undefined);
+      this.cache.set(path, p);
+    }
+    return p;
+  }
+
+  /** Reads a file, or returns null when it does not exist or cannot be read (optional kernel features). */
+  async readOptional(path: string): Promise<string | null> {
+    try {
+      return await this.read(path);
+    } catch {
+      return null;
+    }
+  }
+}
+
+export interface HostCollector {
+  /** node_exporter's collector name, used in `collector` labels and in config `collection.disable`. */
+  readonly name: string;
+  collect(ctx: CycleContext): Promise<Family[]>;
+  /**
+   * Families that must be fresh at scrape time rather than from the last cycle
+   * (node_time_seconds). Must be cheap and synchronous.
+   */
+  scrape?(): Family[];
+}
+
+/** Splits text into non-empty trimmed lines. */
+export function lines(text: string): string[] {
+  const out: string[] = [];
+  for (const l of text.split('\n')) {
+    const t = l.trim();
+    if (t) out.push(t);
+  }
+  return out;
+}
+
+export function fields(line: string): string[] {
+  return line.trim().split(/\s+/);
+}
+
+/** Returns true when an error means "this kernel/platform does not have it", not a failure. */
+export function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES' || code === 'EPERM' || code === 'EINVAL';
+}

@@ -1,0 +1,47 @@
+import { readdir } from 'node:fs/promises';
+import type { CycleContext, HostCollector } from '../collector.js';
+import { type Family, family } from '../exposition.js';
+
+/** state letter (proc(5)) -> node_exporter's label value is the letter itself. */
+export function parsePidStat(text: string): { state: string; threads: number } | null {
+  // comm may contain spaces and parentheses: fields start after the last ')'.
+  const close = text.lastIndexOf(')');
+  if (close < 0) return null;
+  const f = text.slice(close + 2).split(' ');
+  const state = f[0];
+  const threads = Number(f[17]);
+  if (!state || !Number.isFinite(threads)) return null;
+  return { state, threads };
+}
+
+/** Process and thread counts by state, from /proc/<pid>/stat; no `ps` child process. */
+export const processes: HostCollector = {
+  name: 'processes',
+  async collect(ctx: CycleContext): Promise<Family[]> {
+    const pids = (await readdir(ctx.opts.procfs)).filter((d) => /^\d+$/.test(d));
+    const states = new Map<string, number>();
+    let threads = 0;
+    let seen = 0;
+    await Promise.all(
+      pids.map(async (pid) => {
+        // A process can exit between readdir and read: that is not an error.
+        const text = await ctx.readOptional(ctx.proc(pid, 'stat'));
+        const p = text ? parsePidStat(text) : null;
+        if (!p) return;
+        seen++;
+        threads += p.threads;
+        states.set(p.state, (states.get(p.state) ?? 0) + 1);
+      }),
+    );
+    const maxThreads = await ctx.readOptional(ctx.proc('sys/kernel/threads-max'));
+    const maxPids = await ctx.readOptional(ctx.proc('sys/kernel/pid_max'));
+    const out = [
+      family('node_processes_pids', 'Number of PIDs', 'gauge', seen),
+      family('node_processes_threads', 'Allocated threads in system', 'gauge', threads),
+      family('node_processes_state', 'Number of processes in each state.', 'gauge', [...states].map(([state, value]) => ({ labels: { state }, value }))),
+    ];
+    if (maxThreads) out.push(family('node_processes_max_threads', 'Limit of threads in the system', 'gauge', Number(maxThreads.trim())));
+    if (maxPids) out.push(family('node_processes_max_processes', 'Number of max PIDs limit', 'gauge', Number(maxPids.trim())));
+    return out;
+  },
+};

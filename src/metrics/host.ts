@@ -1,0 +1,164 @@
+/**
+ * Runs the host collectors on a background cycle and keeps the rendered exposition text,
+ * so a scrape never waits for collection (node_exporter collects on every scrape; promedic
+ * does the work once per interval, off the request path).
+ */
+import { Gauge, type Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { errorMessage } from '../errors.js';
+import { type CollectorOptions, CycleContext, type HostCollector } from './collector.js';
+import { type Family, render } from './exposition.js';
+
+export interface HostMetricsOptions {
+  collectors: readonly HostCollector[];
+  options: CollectorOptions;
+  intervalMs: number;
+  timeoutMs: number;
+  logger: Logger;
+  registry: Registry;
+}
+
+interface Outcome {
+  ok: boolean;
+  seconds: number;
+  families: Family[];
+  error?: string;
+}
+
+function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms}ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+export class HostMetrics {
+  private readonly opts: HostMetricsOptions;
+  private readonly log: Logger;
+  private text = '';
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  private readonly failing = new Set<string>();
+  /** Completed cycles; readiness waits for the first. */
+  cycles = 0;
+  lastCycleEnd = 0;
+  private readonly duration: Gauge<'collector'>;
+  private readonly success: Gauge<'collector'>;
+
+  constructor(opts: HostMetricsOptions) {
+    this.opts = opts;
+    this.log = opts.logger.child({ component: 'collector' });
+    this.duration = new Gauge({
+      name: 'promedic_collector_duration_seconds',
+      help: 'How long each host collector took in the last collection cycle.',
+      labelNames: ['collector'],
+      registers: [opts.registry],
+    });
+    this.success = new Gauge({
+      name: 'promedic_collector_success',
+      help: 'Whether each host collector succeeded in the last collection cycle (1) or failed (0).',
+      labelNames: ['collector'],
+      registers: [opts.registry],
+    });
+    const self = this;
+    new Gauge({
+      name: 'promedic_collection_last_cycle_timestamp_seconds',
+      help: 'When the last host collection cycle finished, in unixtime.',
+      registers: [opts.registry],
+      collect() {
+        this.set(self.lastCycleEnd / 1000);
+      },
+    });
+  }
+
+  /** Runs the first cycle, then schedules the next ones; resolves when the first is done. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.cycle();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    // setTimeout after each cycle rather than setInterval, so a slow cycle never overlaps the next.
+    const delay = Math.max(0, this.opts.intervalMs - (Date.now() - this.lastCycleEnd));
+    this.timer = setTimeout(() => {
+      void this.cycle().finally(() => this.schedule());
+    }, delay);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.running) await this.running;
+  }
+
+  /** One collection cycle; exposed for tests and for the benchmark. */
+  cycle(): Promise<void> {
+    if (!this.running) {
+      this.running = this.runCycle().finally(() => {
+        this.running = null;
+      });
+    }
+    return this.running;
+  }
+
+  private async runOne(c: HostCollector, ctx: CycleContext): Promise<Outcome> {
+    const start = performance.now();
+    try {
+      const families = await timeout(c.collect(ctx), this.opts.timeoutMs, `collector ${c.name}`);
+      return { ok: true, seconds: (performance.now() - start) / 1000, families };
+    } catch (err) {
+      return { ok: false, seconds: (performance.now() - start) / 1000, families: [], error: errorMessage(err) };
+    }
+  }
+
+  private async runCycle(): Promise<void> {
+    const ctx = new CycleContext(this.opts.options);
+    const outcomes = await Promise.all(this.opts.collectors.map((c) => this.runOne(c, ctx)));
+    const families: Family[] = [];
+    const compatDuration: Family = {
+      name: 'node_scrape_collector_duration_seconds',
+      help: 'node_exporter: Duration of a collector scrape.',
+      type: 'gauge',
+      samples: [],
+    };
+    const compatSuccess: Family = {
+      name: 'node_scrape_collector_success',
+      help: 'node_exporter: Whether a collector succeeded.',
+      type: 'gauge',
+      samples: [],
+    };
+    outcomes.forEach((o, i) => {
+      const name = (this.opts.collectors[i] as HostCollector).name;
+      this.duration.set({ collector: name }, o.seconds);
+      this.success.set({ collector: name }, o.ok ? 1 : 0);
+      compatDuration.samples.push({ labels: { collector: name }, value: o.seconds });
+      compatSuccess.samples.push({ labels: { collector: name }, value: o.ok ? 1 : 0 });
+      if (o.ok) {
+        if (this.failing.delete(name)) this.log.info({ collector: name }, 'collector recovered');
+        families.push(...o.families);
+      } else if (!this.failing.has(name)) {
+        this.failing.add(name);
+        this.log.warn({ collector: name, err: o.error }, 'collector failed; its metrics are left out until it recovers');
+      } else {
+        this.log.debug({ collector: name, err: o.error }, 'collector still failing');
+      }
+    });
+    families.push(compatDuration, compatSuccess);
+    this.text = render(families);
+    this.cycles++;
+    this.lastCycleEnd = Date.now();
+  }
+
+  /** The exposition text for a scrape: the cached cycle plus the few families that must be live. */
+  exposition(): string {
+    const live: Family[] = [];
+    for (const c of this.opts.collectors) if (c.scrape) live.push(...c.scrape());
+    return live.length ? this.text + render(live) : this.text;
+  }
+}
