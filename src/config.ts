@@ -197,7 +197,7 @@ function describe(err: ErrorObject): { path: string[]; message: string } {
     const allowed = (err.params as { allowedValues: unknown[] }).allowedValues.map(String).join(', ');
     return { path, message: `must be one of: ${allowed}` };
   }
-  if (err.keyword === 'pattern' && err.parentSchema && String(err.schema).includes('ms|s|m|h')) {
+  if (err.keyword === 'pattern' && String((err.params as { pattern?: string }).pattern).includes('ms|s|m|h')) {
     return { path, message: 'must be a duration such as 500ms, 5s, 1m30s' };
   }
   if (err.keyword === 'format' && (err.params as { format: string }).format === 'regex') {
@@ -233,7 +233,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(err);
       throw new ConfigError([`config file ${configFile}: cannot read: ${why}`], { cause: err });
     }
-    yamlDoc = parseDocument(yamlText, { prettyErrors: false });
+    yamlDoc = parseDocument(yamlText, { prettyErrors: true });
     if (yamlDoc.errors.length > 0) {
       throw new ConfigError(
         yamlDoc.errors.map((e) => {
@@ -295,6 +295,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       problems.push(`${where}: ${line}`);
     }
   }
+  // In file order (file:line numerically), so the list reads top to bottom.
+  problems.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   if (problems.length > 0) throw new ConfigError(problems);
 
   const input = merged as unknown as ConfigInput;

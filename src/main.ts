@@ -10,7 +10,7 @@ import type { Context } from './context.js';
 import { ConfigError } from './errors.js';
 import { createApp } from './http/app.js';
 import { COLLECTORS } from './metrics/collectors/index.js';
-import { HostMetrics } from './metrics/host.js';
+import { HostMetrics, collectorOptions } from './metrics/host.js';
 import { createRegistry } from './metrics/registry.js';
 import { Store } from './store/index.js';
 import { VERSION } from './version.js';
@@ -56,19 +56,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   const disabled = new Set(config.collection.disable);
   const host = new HostMetrics({
     collectors: COLLECTORS.filter((c) => !disabled.has(c.name)),
-    options: {
-      procfs: config.paths.procfs,
-      sysfs: config.paths.sysfs,
-      rootfs: config.paths.rootfs,
-      filesystem: {
-        mountPointsExclude: new RegExp(config.collection.filesystem.mount_points_exclude),
-        fsTypesExclude: new RegExp(config.collection.filesystem.fs_types_exclude),
-        timeoutMs: config.timeoutMs,
-      },
-      diskstats: { deviceExclude: new RegExp(config.collection.diskstats.device_exclude) },
-      netdev: { deviceExclude: new RegExp(config.collection.netdev.device_exclude) },
-      textfileDirectory: config.collection.textfile.directory ?? null,
-    },
+    options: collectorOptions(config),
     intervalMs: config.intervalMs,
     timeoutMs: config.timeoutMs,
     logger,

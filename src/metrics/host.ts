@@ -5,6 +5,7 @@
  */
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import type { Config } from '../config.js';
 import { errorMessage } from '../errors.js';
 import { type CollectorOptions, CycleContext, type HostCollector } from './collector.js';
 import { type Family, render } from './exposition.js';
@@ -23,6 +24,23 @@ interface Outcome {
   seconds: number;
   families: Family[];
   error?: string;
+}
+
+/** Collector options from the configuration (regexes compiled once). */
+export function collectorOptions(config: Config): CollectorOptions {
+  return {
+    procfs: config.paths.procfs,
+    sysfs: config.paths.sysfs,
+    rootfs: config.paths.rootfs,
+    filesystem: {
+      mountPointsExclude: new RegExp(config.collection.filesystem.mount_points_exclude),
+      fsTypesExclude: new RegExp(config.collection.filesystem.fs_types_exclude),
+      timeoutMs: config.timeoutMs,
+    },
+    diskstats: { deviceExclude: new RegExp(config.collection.diskstats.device_exclude) },
+    netdev: { deviceExclude: new RegExp(config.collection.netdev.device_exclude) },
+    textfileDirectory: config.collection.textfile.directory ?? null,
+  };
 }
 
 function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -3,7 +3,7 @@
  * with an explicit file adapter — JSONFilePreset switches to memory under NODE_ENV=test —
  * and a lock file so a second promedic on the same data dir is refused.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
@@ -48,12 +48,14 @@ export class Store {
 
   /** Creates the data dir, takes the lock, reads the state. Problems are ConfigErrors naming data_dir. */
   async open(version: string): Promise<void> {
+    if (existsSync(this.dir) && !statSync(this.dir).isDirectory()) {
+      throw new ConfigError([`data_dir: ${this.dir} is not a directory`]);
+    }
     try {
       mkdirSync(this.dir, { recursive: true });
     } catch (err) {
       throw new ConfigError([`data_dir: cannot create ${this.dir}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`]);
     }
-    if (!statSync(this.dir).isDirectory()) throw new ConfigError([`data_dir: ${this.dir} is not a directory`]);
     this.lock();
     const db = new Low<State>(new JSONFile<State>(this.file), emptyState());
     try {

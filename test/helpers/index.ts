@@ -1,0 +1,113 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = join(ROOT, 'dist/src/cli/index.js');
+
+export function tempDir(prefix = 'promedic-test-'): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Runs the CLI to completion (for --help, bad config...). The environment is scrubbed of PROMEDIC_*. */
+export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PROMEDIC_') && v !== undefined) env[k] = v;
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...env, ...opts.env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface Running {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `promedic start` on a free port and waits until it logs that it started. */
+export async function startCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Running> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PROMEDIC_') && v !== undefined) env[k] = v;
+  const child = spawn(process.execPath, [CLI, 'start', '--port', '0', ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`promedic did not start in time:\n${out}`)), 20_000);
+    const check = () => {
+      const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] as string);
+      }
+    };
+    child.stdout?.on('data', check);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`promedic exited before starting:\n${out}`));
+    });
+  });
+  return { child, url, output: () => out, exited };
+}
+
+export async function get(url: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  const res = await fetch(url);
+  return { status: res.status, headers: Object.fromEntries(res.headers), body: await res.text() };
+}
+
+/** A raw HTTP request, for cases fetch() hides (slow bodies, exact bytes). */
+export function rawRequest(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer },
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    if (opts.body !== undefined) req.write(opts.body);
+    req.end();
+  });
+}
+
+/** Finds a Debian binary; in CI its absence fails the test, elsewhere the test is skipped with a hint. */
+export function requireBinary(name: string, pkg: string): string | null {
+  const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  const path = r.status === 0 ? r.stdout.trim() : '';
+  if (path) return path;
+  if (process.env.CI === 'true') throw new Error(`${name} not found on PATH: CI must install the Debian package ${pkg}`);
+  console.warn(`skipping: ${name} not found; install it with: apt-get install -y ${pkg}`);
+  return null;
+}
+
+/** Parses exposition text into name -> list of {labels, value}. Tests only; the service renders, never parses. */
+export function parseExposition(text: string): Map<string, Array<{ labels: string; value: number }>> {
+  const out = new Map<string, Array<{ labels: string; value: number }>>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)/.exec(line);
+    if (!m) throw new Error(`unparseable line: ${line}`);
+    const arr = out.get(m[1] as string) ?? [];
+    arr.push({ labels: m[2] ?? '', value: Number(m[3]) });
+    out.set(m[1] as string, arr);
+  }
+  return out;
+}
