@@ -6,10 +6,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import { ConfigError, errorMessage } from './errors.js';
 import { parseDuration } from './util/duration.js';
+import { lineOf } from './util/yaml.js';
+import { createAjv, describeSchemaError } from './util/schema.js';
 import schema from '../schema/promedic.config.schema.json' with { type: 'json' };
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -30,8 +31,11 @@ export interface ConfigInput {
   };
   paths: { procfs: string; sysfs: string; rootfs: string };
   log: { level: LogLevel };
-  auth: { token?: string; token_file?: string };
+  auth: { token?: string; token_file?: string; basic?: { username: string; password?: string; password_file?: string } };
   http: { body_limit_bytes: number; shutdown_timeout: string };
+  engine: { dry_run: boolean; paused: boolean; max_runs_per_minute: number; max_in_flight: number };
+  prometheus: { url?: string };
+  history: { max_runs: number; episode_retention: string };
 }
 
 /** The resolved configuration every part receives. Durations in milliseconds, paths absolute. */
@@ -45,6 +49,9 @@ export interface Config extends ConfigInput {
   shutdownTimeoutMs: number;
   /** The bearer token, from auth.token or auth.token_file; null when none is configured. */
   token: string | null;
+  /** Basic auth credentials, password resolved from password_file; null when not configured. */
+  basic: { username: string; password: string } | null;
+  episodeRetentionMs: number;
 }
 
 export const DEFAULTS: ConfigInput = Object.freeze({
@@ -69,6 +76,9 @@ export const DEFAULTS: ConfigInput = Object.freeze({
   log: { level: 'info' },
   auth: {},
   http: { body_limit_bytes: 1024 * 1024, shutdown_timeout: '10s' },
+  engine: { dry_run: false, paused: false, max_runs_per_minute: 30, max_in_flight: 10 },
+  prometheus: {},
+  history: { max_runs: 1000, episode_retention: '24h' },
 }) as ConfigInput;
 
 /** Environment variables and the config path each sets. Anything else named PROMEDIC_* is an error (a typo). */
@@ -81,6 +91,7 @@ export const ENV_VARS: Record<string, { path: string; numeric?: boolean }> = {
   PROMEDIC_LOG_LEVEL: { path: 'log.level' },
   PROMEDIC_TOKEN: { path: 'auth.token' },
   PROMEDIC_TOKEN_FILE: { path: 'auth.token_file' },
+  PROMEDIC_PROMETHEUS_URL: { path: 'prometheus.url' },
 };
 /** Read by the CLI, not a config value. */
 const ENV_META = new Set(['PROMEDIC_CONFIG']);
@@ -108,18 +119,7 @@ export interface LoadOptions {
 
 type Plain = Record<string, unknown>;
 
-const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: false, allowUnionTypes: true });
-ajv.addFormat('regex', {
-  type: 'string',
-  validate: (s: string) => {
-    try {
-      new RegExp(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-});
+const ajv = createAjv();
 const validateSchema = ajv.compile(schema);
 
 function isPlain(v: unknown): v is Plain {
@@ -157,53 +157,6 @@ function coerce(raw: string, numeric: boolean | undefined): unknown {
   // Leave non-numeric text as a string so the schema reports "must be integer" with its source.
   if (numeric && /^-?[0-9]+$/.test(raw.trim())) return Number(raw.trim());
   return raw;
-}
-
-/** Finds the line of a key path in a YAML document, so errors can point at `file:line`. */
-function lineOf(doc: ReturnType<typeof parseDocument>, text: string, path: string[]): number | null {
-  let node: unknown = doc.contents;
-  let offset: number | null = null;
-  for (const key of path) {
-    if (!node || typeof node !== 'object' || !('items' in node)) break;
-    const items = (node as { items: unknown[] }).items;
-    const pair = items.find((p) => {
-      const kn = (p as { key?: { value?: unknown } }).key;
-      return kn && String(kn.value) === key;
-    }) as { key?: { range?: [number, number] }; value?: unknown } | undefined;
-    if (!pair) {
-      const idx = Number(key);
-      if (Number.isInteger(idx) && items[idx]) {
-        node = items[idx];
-        const r = (node as { range?: [number, number] }).range;
-        if (r) offset = r[0];
-        continue;
-      }
-      break;
-    }
-    if (pair.key?.range) offset = pair.key.range[0];
-    node = pair.value;
-  }
-  if (offset === null) return null;
-  return text.slice(0, offset).split('\n').length;
-}
-
-function describe(err: ErrorObject): { path: string[]; message: string } {
-  const path = err.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-  if (err.keyword === 'additionalProperties') {
-    const key = String((err.params as { additionalProperty: string }).additionalProperty);
-    return { path: [...path, key], message: 'unknown key' };
-  }
-  if (err.keyword === 'enum') {
-    const allowed = (err.params as { allowedValues: unknown[] }).allowedValues.map(String).join(', ');
-    return { path, message: `must be one of: ${allowed}` };
-  }
-  if (err.keyword === 'pattern' && String((err.params as { pattern?: string }).pattern).includes('ms|s|m|h')) {
-    return { path, message: 'must be a duration such as 500ms, 5s, 1m30s' };
-  }
-  if (err.keyword === 'format' && (err.params as { format: string }).format === 'regex') {
-    return { path, message: 'must be a valid regular expression' };
-  }
-  return { path, message: err.message ?? err.keyword };
 }
 
 /**
@@ -278,7 +231,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (!validateSchema(merged)) {
     const seen = new Set<string>();
     for (const e of validateSchema.errors ?? []) {
-      const { path, message } = describe(e);
+      const { path, message } = describeSchemaError(e);
       const key = path.join('.') || '(root)';
       const line = `${key}: ${message}`;
       if (seen.has(line)) continue;
@@ -320,8 +273,25 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     }
   }
 
-  const address = input.listen.address ?? (token ? '0.0.0.0' : '127.0.0.1');
-  if (!input.listen.address) sources['listen.address'] = token ? 'defaults (credentials configured)' : 'defaults (no credentials: loopback only)';
+  let basic: Config['basic'] = null;
+  if (input.auth.basic) {
+    const b = input.auth.basic;
+    let password = b.password;
+    if (b.password_file) {
+      const file = resolve(cwd, b.password_file);
+      try {
+        password = (readFileSync(file, 'utf8').split('\n')[0] ?? '').trim();
+      } catch (err) {
+        throw new ConfigError([`${sources['auth.basic.password_file'] ?? 'config'}: auth.basic.password_file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`]);
+      }
+    }
+    if (!password) throw new ConfigError([`${sources['auth.basic.username'] ?? 'config'}: auth.basic: needs password or password_file`]);
+    basic = { username: b.username, password };
+  }
+
+  const credentials = token !== null || basic !== null;
+  const address = input.listen.address ?? (credentials ? '0.0.0.0' : '127.0.0.1');
+  if (!input.listen.address) sources['listen.address'] = credentials ? 'defaults (credentials configured)' : 'defaults (no credentials: loopback only)';
 
   return {
     ...input,
@@ -332,5 +302,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     timeoutMs: parseDuration(input.collection.timeout),
     shutdownTimeoutMs: parseDuration(input.http.shutdown_timeout),
     token,
+    basic,
+    episodeRetentionMs: parseDuration(input.history.episode_retention),
   };
 }

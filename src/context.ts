@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from './config.js';
+import type { Engine } from './engine/engine.js';
+import type { Intake } from './intake/index.js';
+import type { RuleManager } from './rules/index.js';
 import type { HostMetrics } from './metrics/host.js';
 import type { Store } from './store/index.js';
 
@@ -11,5 +14,8 @@ export interface Context {
   readonly registry: Registry;
   readonly store: Store;
   readonly host: HostMetrics;
+  readonly rules: RuleManager;
+  readonly engine: Engine;
+  readonly intake: Intake;
   readonly now: () => number;
 }

@@ -13,6 +13,9 @@ import { COLLECTORS } from './metrics/collectors/index.js';
 import { HostMetrics, collectorOptions } from './metrics/host.js';
 import { createRegistry } from './metrics/registry.js';
 import { Store } from './store/index.js';
+import { Engine } from './engine/engine.js';
+import { Intake } from './intake/index.js';
+import { RuleManager } from './rules/index.js';
 import { VERSION } from './version.js';
 
 export interface Service {
@@ -23,6 +26,8 @@ export interface Service {
   readonly url: string;
   /** Graceful stop: stop accepting, finish in-flight requests, stop collecting, flush the store. */
   stop(): Promise<void>;
+  /** Reloads the rules (SIGHUP, POST /-/reload); returns the problems, empty on success. */
+  reload(): string[];
 }
 
 function listen(server: Server, config: Config): Promise<void> {
@@ -50,8 +55,29 @@ function listen(server: Server, config: Config): Promise<void> {
 export async function startService(config: Config, logger: Logger): Promise<Service> {
   const log = logger.child({ component: 'main' });
   const registry = createRegistry();
-  const store = new Store(config.data_dir);
+  const store = new Store(config.data_dir, { maxRuns: config.history.max_runs, episodeRetentionMs: config.episodeRetentionMs });
   await store.open(VERSION);
+  for (const n of store.notices) log.error({ notice: n }, 'store');
+  if (config.engine.paused && !store.mem.paused) await store.commit([{ op: 'paused', v: true }]);
+
+  const rules = new RuleManager(config.rules_dir, logger, registry);
+  const ruleErrors = rules.reload();
+  if (ruleErrors.length) {
+    // At start there are no previous rules to keep: refuse to run with a broken rules dir.
+    await store.close();
+    throw new ConfigError(ruleErrors);
+  }
+  const engine = new Engine({
+    store,
+    logger,
+    registry,
+    playbooks: () => rules.current.playbooks,
+    maxRunsPerMinute: config.engine.max_runs_per_minute,
+    maxInFlight: config.engine.max_in_flight,
+    dryRun: config.engine.dry_run,
+    prometheusUrl: config.prometheus.url ?? null,
+  });
+  const intake = new Intake(store, engine, () => rules.current, logger, registry);
 
   const disabled = new Set(config.collection.disable);
   const host = new HostMetrics({
@@ -63,7 +89,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     registry,
   });
 
-  const ctx: Context = { config, logger, registry, store, host, now: Date.now };
+  const ctx: Context = { config, logger, registry, store, host, rules, engine, intake, now: Date.now };
   let stopping = false;
   const app = createApp(ctx, { ready: () => host.cycles > 0 && !stopping });
   const { createServer } = await import('node:http');
@@ -82,22 +108,33 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   try {
     await host.start();
+    await engine.recover();
   } catch (err) {
     server.close();
     await store.close();
     throw err;
   }
 
-  if (!config.token) {
+  if (!config.token && !config.basic) {
     log.warn(
       { address: config.listen.address },
       config.listen.address === '127.0.0.1' || config.listen.address === '::1' || config.listen.address === 'localhost'
-        ? 'no credentials configured (auth.token / PROMEDIC_TOKEN / auth.token_file): listening on loopback only'
+        ? 'no credentials configured (auth.token / PROMEDIC_TOKEN / auth.token_file / auth.basic): listening on 127.0.0.1 only'
         : 'no credentials configured, yet listening beyond loopback: anyone who can reach this port can use the API',
     );
   }
   log.info(
-    { version: VERSION, url, data_dir: config.data_dir, rules_dir: config.rules_dir, interval: config.collection.interval, config_file: config.configFile },
+    {
+      version: VERSION,
+      url,
+      data_dir: config.data_dir,
+      rules_dir: config.rules_dir,
+      playbooks: rules.current.playbooks.length,
+      paused: engine.paused,
+      dry_run: config.engine.dry_run,
+      interval: config.collection.interval,
+      config_file: config.configFile,
+    },
     'promedic started',
   );
 
@@ -115,6 +152,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       force.unref();
       await closed;
       clearTimeout(force);
+      await engine.stop();
       await host.stop();
       await store.close();
       log.info('stopped');
@@ -122,5 +160,5 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     return stopped;
   };
 
-  return { ctx, server, address: { address: bound.address, port: bound.port }, url, stop };
+  return { ctx, server, address: { address: bound.address, port: bound.port }, url, stop, reload: () => rules.reload() };
 }

@@ -8,12 +8,17 @@ import { type Config, FLAG_PATHS, loadConfig } from '../config.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { startService } from '../main.js';
+import { check } from './check.js';
+import { formatSimulation, simulate } from './simulate.js';
 import { VERSION } from '../version.js';
 
 const HELP = `promedic ${VERSION} — host exporter, Alertmanager webhook receiver and self-healing playbook runner
 
 Usage:
   promedic start [flags]     run the service (the default command)
+  promedic check [PATHS]     validate playbooks (default: the rules dir); exit 1 on problems
+  promedic simulate --alert FILE [--json]
+                             what would happen to an alert (a payload or one alert); runs nothing
   promedic --help            this help
   promedic --version         print the version
 
@@ -35,6 +40,8 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
   config: { type: 'string', short: 'c' },
+  alert: { type: 'string' },
+  json: { type: 'boolean' },
   ...Object.fromEntries(Object.keys(FLAG_PATHS).map((k) => [k, { type: 'string' }])),
 } as const;
 
@@ -78,6 +85,10 @@ async function start(config: Config): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading rules');
+    service.reload();
+  });
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -97,8 +108,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const command = positionals[0] ?? 'start';
-  if (positionals.length > 1) fail([`unexpected argument "${positionals[1]}" (see promedic --help)`]);
-  if (command !== 'start') fail([`unknown command "${command}" (commands: start; see promedic --help)`]);
+  if (!['start', 'check', 'simulate'].includes(command)) fail([`unknown command "${command}" (commands: start, check, simulate; see promedic --help)`]);
+  if (command !== 'check' && positionals.length > 1) fail([`unexpected argument "${positionals[1]}" (see promedic --help)`]);
 
   const flags: Record<string, string | undefined> = {};
   for (const k of Object.keys(FLAG_PATHS)) flags[k] = (values as Record<string, unknown>)[k] as string | undefined;
@@ -108,6 +119,22 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof ConfigError) fail(err.problems);
     throw err;
+  }
+  if (command === 'check') {
+    const paths = positionals.length > 1 ? positionals.slice(1) : [config.rules_dir];
+    process.exitCode = check(paths, (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`));
+    return;
+  }
+  if (command === 'simulate') {
+    if (!values.alert) fail(['simulate needs --alert FILE (an Alertmanager payload or one alert as JSON)']);
+    let sims;
+    try {
+      sims = simulate(config, values.alert as string, config.rules_dir);
+    } catch (err) {
+      fail([errorMessage(err)], err instanceof SyntaxError || (err as NodeJS.ErrnoException).code ? 2 : 1);
+    }
+    process.stdout.write(values.json ? `${JSON.stringify(sims, null, 2)}\n` : formatSimulation(sims));
+    return;
   }
   await start(config);
 }

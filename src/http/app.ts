@@ -6,6 +6,9 @@ import express, { type ErrorRequestHandler, type NextFunction, type Request, typ
 import { Gauge, Histogram } from 'prom-client';
 import type { Context } from '../context.js';
 import { PromedicError } from '../errors.js';
+import { requireAuth } from './auth.js';
+import { apiRoutes } from './routes/api.js';
+import { webhookRoutes } from './routes/webhook.js';
 
 export interface AppOptions {
   /** Readiness beyond the basics (first collection cycle done, store open). */
@@ -72,6 +75,12 @@ export function createApp(ctx: Context, opts: AppOptions): express.Express {
     if (opts.ready()) res.type('text/plain').send('promedic is Ready.\n');
     else res.status(503).type('text/plain').send('promedic is not ready.\n');
   });
+
+  // Everything below acts or reveals history: credentials required when configured.
+  const auth = requireAuth({ token: ctx.config.token, basic: ctx.config.basic });
+  app.use(['/webhook', '/api', '/-/reload'], auth);
+  app.use(webhookRoutes(ctx));
+  app.use(apiRoutes(ctx));
 
   app.use((req: Request, res: Response) => {
     res.status(404).json({ error: { code: 'not_found', message: `no route for ${req.method} ${req.path}` } });

@@ -1,26 +1,48 @@
 /**
- * The only code that touches the state file. lowdb (JSON, atomic temp-file + rename writes)
- * with an explicit file adapter — JSONFilePreset switches to memory under NODE_ENV=test —
- * and a lock file so a second promedic on the same data dir is refused.
+ * The only code that touches the data dir.
+ *
+ * - `state.json`: a lowdb snapshot (atomic temp-file + rename writes), bounded by retention
+ *   so each write stays small. lowdb's adapter is explicit: JSONFilePreset switches to an
+ *   in-memory adapter under NODE_ENV=test.
+ * - `journal.<n>.jsonl`: every change since the snapshot, appended and fdatasync'ed (group
+ *   commit) before the change is acknowledged. At start the snapshot is read and the journal
+ *   replayed; a snapshot rotates the journal first, so nothing appended meanwhile is lost.
+ * - `promedic.lock`: one process per data dir.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
 import { ConfigError, errorMessage } from '../errors.js';
+import { Journal } from './journal.js';
+import type { EpisodeRecord, JournalEntry, PersistedState, RunRecord, Suspension } from './types.js';
 
-export interface State {
-  version: 1;
-  /** Every start of the service, newest last (bounded). */
-  starts: Array<{ at: string; pid: number; version: string }>;
-  /** Clean stops, newest last (bounded); a start without a matching stop was a crash. */
-  stops: Array<{ at: string; pid: number }>;
+export type * from './types.js';
+
+const MAX_STARTS = 50;
+
+export interface StoreOptions {
+  /** Runs kept in the state file; older ones are dropped (and counted). */
+  maxRuns?: number;
+  /** How long a resolved episode is remembered for dedupe. */
+  episodeRetentionMs?: number;
+  /** How often changes are folded into the snapshot. */
+  snapshotIntervalMs?: number;
 }
 
-const MAX_HISTORY = 50;
-
-function emptyState(): State {
-  return { version: 1, starts: [], stops: [] };
+function emptyState(): PersistedState {
+  return {
+    version: 2,
+    starts: [],
+    stops: [],
+    episodes: [],
+    runs: [],
+    cooldowns: {},
+    failures: {},
+    suspensions: {},
+    paused: false,
+    droppedRuns: 0,
+  };
 }
 
 function isAlive(pid: number): boolean {
@@ -32,21 +54,75 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** The live state: maps for O(1) updates; serialised to PersistedState for the snapshot. */
+export class Memory {
+  episodes = new Map<string, EpisodeRecord>();
+  runs = new Map<string, RunRecord>();
+  cooldowns = new Map<string, number>();
+  failures = new Map<string, number[]>();
+  suspensions = new Map<string, Suspension>();
+  paused = false;
+  droppedRuns = 0;
+
+  apply(e: JournalEntry): void {
+    switch (e.op) {
+      case 'episode':
+        this.episodes.set(e.v.key, e.v);
+        break;
+      case 'run':
+        // Map order is insertion order: delete + set keeps runs ordered by last start.
+        if (!this.runs.has(e.v.id)) this.runs.set(e.v.id, e.v);
+        else this.runs.set(e.v.id, e.v);
+        break;
+      case 'cooldown':
+        this.cooldowns.set(e.k, e.until);
+        break;
+      case 'failures':
+        if (e.v.length === 0) this.failures.delete(e.k);
+        else this.failures.set(e.k, e.v);
+        break;
+      case 'suspension':
+        if (e.v === null) this.suspensions.delete(e.k);
+        else this.suspensions.set(e.k, e.v);
+        break;
+      case 'paused':
+        this.paused = e.v;
+        break;
+    }
+  }
+}
+
 export class Store {
   readonly dir: string;
   readonly file: string;
   readonly lockFile: string;
-  private db: Low<State> | null = null;
+  readonly mem = new Memory();
+  private readonly opts: Required<StoreOptions>;
+  private db: Low<PersistedState> | null = null;
+  private meta: Pick<PersistedState, 'starts' | 'stops'> = { starts: [], stops: [] };
+  private journal: Journal | null = null;
+  private journalSeq = 0;
   private locked = false;
-  private pending: Promise<void> = Promise.resolve();
+  private snapshotTimer: NodeJS.Timeout | null = null;
+  private snapshotting: Promise<void> | null = null;
+  private dirty = false;
+  /** Set when the last journal write failed (disk full, read-only): the webhook answers 503. */
+  lastWriteError: string | null = null;
+  /** Problems found while opening (a corrupt snapshot moved aside...), for the start-up log. */
+  readonly notices: string[] = [];
 
-  constructor(dir: string) {
+  constructor(dir: string, opts: StoreOptions = {}) {
     this.dir = dir;
     this.file = join(dir, 'state.json');
     this.lockFile = join(dir, 'promedic.lock');
+    this.opts = {
+      maxRuns: opts.maxRuns ?? 1000,
+      episodeRetentionMs: opts.episodeRetentionMs ?? 24 * 3600_000,
+      snapshotIntervalMs: opts.snapshotIntervalMs ?? 5000,
+    };
   }
 
-  /** Creates the data dir, takes the lock, reads the state. Problems are ConfigErrors naming data_dir. */
+  /** Creates the data dir, takes the lock, reads the snapshot and replays the journal. */
   async open(version: string): Promise<void> {
     if (existsSync(this.dir) && !statSync(this.dir).isDirectory()) {
       throw new ConfigError([`data_dir: ${this.dir} is not a directory`]);
@@ -57,23 +133,71 @@ export class Store {
       throw new ConfigError([`data_dir: cannot create ${this.dir}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`]);
     }
     this.lock();
-    const db = new Low<State>(new JSONFile<State>(this.file), emptyState());
+    try {
+      await this.load();
+      this.meta.starts.push({ at: new Date().toISOString(), pid: process.pid, version });
+      this.meta.starts = this.meta.starts.slice(-MAX_STARTS);
+      await this.openJournal();
+      await this.snapshot();
+    } catch (err) {
+      await this.journal?.close().catch(() => undefined);
+      this.unlock();
+      if (err instanceof ConfigError) throw err;
+      throw new ConfigError([`data_dir: ${this.dir} is not writable: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`]);
+    }
+    this.snapshotTimer = setInterval(() => {
+      if (this.dirty) void this.snapshot().catch(() => undefined);
+    }, this.opts.snapshotIntervalMs);
+    this.snapshotTimer.unref();
+  }
+
+  private async load(): Promise<void> {
+    const db = new Low<PersistedState>(new JSONFile<PersistedState>(this.file), emptyState());
     try {
       await db.read();
     } catch (err) {
-      this.unlock();
-      throw new ConfigError([`data_dir: cannot read ${this.file}: ${errorMessage(err)}`]);
+      // A corrupt snapshot is moved aside and reported, never silently replaced.
+      const aside = `${this.file}.corrupt-${Date.now()}`;
+      renameSync(this.file, aside);
+      this.notices.push(`state file ${this.file} could not be parsed (${errorMessage(err)}); moved aside to ${aside}`);
+      db.data = emptyState();
     }
-    db.data ??= emptyState();
+    const data = db.data ?? emptyState();
     this.db = db;
-    db.data.starts.push({ at: new Date().toISOString(), pid: process.pid, version });
-    db.data.starts = db.data.starts.slice(-MAX_HISTORY);
-    try {
-      await db.write();
-    } catch (err) {
-      this.unlock();
-      throw new ConfigError([`data_dir: ${this.dir} is not writable: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`]);
+    this.meta = { starts: data.starts ?? [], stops: data.stops ?? [] };
+    for (const e of data.episodes ?? []) this.mem.episodes.set(e.key, e);
+    for (const r of data.runs ?? []) this.mem.runs.set(r.id, r);
+    for (const [k, v] of Object.entries(data.cooldowns ?? {})) this.mem.cooldowns.set(k, v);
+    for (const [k, v] of Object.entries(data.failures ?? {})) this.mem.failures.set(k, v);
+    for (const [k, v] of Object.entries(data.suspensions ?? {})) this.mem.suspensions.set(k, v);
+    this.mem.paused = data.paused ?? false;
+    this.mem.droppedRuns = data.droppedRuns ?? 0;
+
+    // Replay journals in order. A torn last line (crash mid-write) is skipped: it was never acknowledged.
+    const journals = readdirSync(this.dir)
+      .map((f) => /^journal\.(\d+)\.jsonl$/.exec(f))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+    for (const seq of journals) {
+      const text = readFileSync(join(this.dir, `journal.${seq}.jsonl`), 'utf8');
+      for (const line of text.split('\n')) {
+        if (!line) continue;
+        try {
+          this.mem.apply(JSON.parse(line) as JournalEntry);
+        } catch {
+          this.notices.push(`skipped a torn journal line in journal.${seq}.jsonl`);
+        }
+      }
+      this.journalSeq = Math.max(this.journalSeq, seq);
     }
+  }
+
+  private async openJournal(): Promise<void> {
+    this.journalSeq++;
+    const j = new Journal(join(this.dir, `journal.${this.journalSeq}.jsonl`));
+    await j.open();
+    this.journal = j;
   }
 
   private lock(): void {
@@ -106,28 +230,94 @@ export class Store {
     this.locked = false;
   }
 
-  get data(): State {
-    if (!this.db) throw new Error('store is not open');
-    return this.db.data;
+  get isOpen(): boolean {
+    return this.db !== null;
   }
 
-  /** Applies a change and writes it; writes are serialised so the file always holds a whole state. */
-  update(change: (s: State) => void): Promise<void> {
-    change(this.data);
-    const db = this.db as Low<State>;
-    this.pending = this.pending.then(() => db.write());
-    return this.pending;
+  /**
+   * Applies changes in memory and makes them durable. Resolves once they are fdatasync'ed;
+   * rejects (and sets lastWriteError) when the disk refuses them.
+   */
+  async commit(entries: JournalEntry[]): Promise<void> {
+    if (!this.journal) throw new Error('store is not open');
+    for (const e of entries) this.mem.apply(e);
+    this.dirty = true;
+    try {
+      await this.journal.append(entries.map((e) => JSON.stringify(e)).join('\n'));
+      this.lastWriteError = null;
+    } catch (err) {
+      this.lastWriteError = (err as NodeJS.ErrnoException).code ?? errorMessage(err);
+      throw err;
+    }
   }
 
-  /** Waits for pending writes, records the clean stop, and releases the lock. */
+  private serialise(): PersistedState {
+    const now = Date.now();
+    const m = this.mem;
+    // Retention: bounded runs and episodes keep every snapshot small and fast.
+    while (m.runs.size > this.opts.maxRuns) {
+      const oldest = m.runs.keys().next().value as string;
+      m.runs.delete(oldest);
+      m.droppedRuns++;
+    }
+    for (const [k, e] of m.episodes) {
+      const last = Date.parse(e.resolvedAt ?? e.lastSeen);
+      const keep = e.status === 'resolved' ? this.opts.episodeRetentionMs : 7 * this.opts.episodeRetentionMs;
+      if (now - last > keep) m.episodes.delete(k);
+    }
+    for (const [k, until] of m.cooldowns) if (until < now) m.cooldowns.delete(k);
+    return {
+      version: 2,
+      starts: this.meta.starts,
+      stops: this.meta.stops,
+      episodes: [...m.episodes.values()],
+      runs: [...m.runs.values()],
+      cooldowns: Object.fromEntries(m.cooldowns),
+      failures: Object.fromEntries(m.failures),
+      suspensions: Object.fromEntries(m.suspensions),
+      paused: m.paused,
+      droppedRuns: m.droppedRuns,
+    };
+  }
+
+  /** Folds the journal into state.json: rotate the journal, write the snapshot, drop old journals. */
+  snapshot(): Promise<void> {
+    this.snapshotting ??= (async () => {
+      try {
+        const db = this.db as Low<PersistedState>;
+        const old = this.journal;
+        const oldSeq = this.journalSeq;
+        await this.openJournal();
+        await old?.close();
+        this.dirty = false;
+        db.data = this.serialise();
+        await db.write();
+        for (const f of readdirSync(this.dir)) {
+          const m = /^journal\.(\d+)\.jsonl$/.exec(f);
+          if (m && Number(m[1]) <= oldSeq) rmSync(join(this.dir, f), { force: true });
+        }
+      } finally {
+        this.snapshotting = null;
+      }
+    })();
+    return this.snapshotting;
+  }
+
+  /** Waits for pending writes, records the clean stop, writes the snapshot, releases the lock. */
   async close(): Promise<void> {
     if (!this.db) return;
+    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     try {
-      await this.update((s) => {
-        s.stops.push({ at: new Date().toISOString(), pid: process.pid });
-        s.stops = s.stops.slice(-MAX_HISTORY);
-      });
+      await this.snapshotting;
+      await this.journal?.drain();
+      this.meta.stops.push({ at: new Date().toISOString(), pid: process.pid });
+      this.meta.stops = this.meta.stops.slice(-MAX_STARTS);
+      await this.snapshot();
+      await this.journal?.close();
+      // The fresh journal opened by the last snapshot is empty: remove it.
+      if (this.journal) rmSync(this.journal.path, { force: true });
     } finally {
+      this.journal = null;
       this.db = null;
       this.unlock();
     }

@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fingerprintOf } from '../../src/alert.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'dist/src/cli/index.js');
@@ -110,4 +111,75 @@ export function parseExposition(text: string): Map<string, Array<{ labels: strin
     out.set(m[1] as string, arr);
   }
   return out;
+}
+
+/** Polls until fn returns a truthy value (or throws after timeoutMs). */
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface Recorded {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  at: number;
+}
+
+/** A real HTTP app on 127.0.0.1 that records every request; `respond` decides the status. */
+export async function recordingServer(respond: (r: Recorded) => number = () => 200) {
+  const { createServer } = await import('node:http');
+  const calls: Recorded[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const rec = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, at: Date.now() };
+      calls.push(rec);
+      res.statusCode = respond(rec);
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ ok: res.statusCode < 400 }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return { calls, url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+/** An Alertmanager v4 payload for the given alerts. */
+export function amPayload(
+  alerts: Array<{ labels: Record<string, string>; status?: 'firing' | 'resolved'; startsAt?: string; fingerprint?: string; annotations?: Record<string, string> }>,
+  status: 'firing' | 'resolved' = 'firing',
+) {
+  return {
+    version: '4',
+    groupKey: '{}:{alertname="x"}',
+    truncatedAlerts: 0,
+    status,
+    receiver: 'promedic',
+    groupLabels: {},
+    commonLabels: {},
+    commonAnnotations: {},
+    externalURL: 'http://alertmanager:9093',
+    alerts: alerts.map((a) => ({
+      status: a.status ?? status,
+      labels: a.labels,
+      annotations: a.annotations ?? {},
+      startsAt: a.startsAt ?? '2026-01-01T00:00:00Z',
+      endsAt: '0001-01-01T00:00:00Z',
+      generatorURL: 'http://prometheus:9090/graph',
+      fingerprint: a.fingerprint ?? fingerprintOf(a.labels),
+    })),
+  };
 }

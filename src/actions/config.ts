@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { checkTemplate, render, type TemplateVars } from '../rules/template.js';
+import { ActionError, type ActionType, type Problem, checkKeys, isObject } from './types.js';
+
+interface RenderedConfig {
+  file: string;
+  key: string[];
+  /** undefined means "delete the key" (used by undo when the key did not exist). */
+  value?: unknown;
+}
+
+function isJson(file: string): boolean {
+  return file.endsWith('.json');
+}
+
+function coerceValue(v: unknown, vars: TemplateVars): unknown {
+  return typeof v === 'string' ? render(v, vars) : v;
+}
+
+/**
+ * `config: {file: app.yml, key: cache.size, value: 256}` — sets one key in a YAML or JSON file
+ * (the app watches it), atomically (temp file + rename), keeping YAML comments. It remembers
+ * the old value, so a failed run restores it.
+ */
+export const config: ActionType = {
+  type: 'config',
+  check(args) {
+    const p: Problem[] = checkKeys(args, ['file', 'key', 'value', 'delete'], ['file', 'key']);
+    if (!isObject(args)) return p;
+    if (typeof args.file !== 'string' || args.file.includes('{{')) p.push({ path: ['file'], message: 'must be a literal path' });
+    if (typeof args.key !== 'string' || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(args.key)) p.push({ path: ['key'], message: 'must be a dotted key such as cache.size' });
+    if (!('value' in args) && args.delete !== true) p.push({ path: ['value'], message: 'is required' });
+    if (typeof args.value === 'string') for (const m of checkTemplate(args.value)) p.push({ path: ['value'], message: m });
+    return p;
+  },
+  render(args: unknown, vars: TemplateVars): RenderedConfig {
+    const a = args as { file: string; key: string | string[]; value?: unknown; delete?: boolean };
+    const key = Array.isArray(a.key) ? a.key : a.key.split('.');
+    return a.delete ? { file: a.file, key } : { file: a.file, key, value: coerceValue(a.value, vars) };
+  },
+  async run(rendered) {
+    const r = rendered as RenderedConfig;
+    let text: string;
+    try {
+      text = await readFile(r.file, 'utf8');
+    } catch (err) {
+      throw new ActionError(`config ${r.file}: ${(err as NodeJS.ErrnoException).code}`, { retryable: false });
+    }
+    let old: unknown;
+    let existed: boolean;
+    let out: string;
+    if (isJson(r.file)) {
+      const data = JSON.parse(text) as Record<string, unknown>;
+      let cur: Record<string, unknown> = data;
+      for (const k of r.key.slice(0, -1)) {
+        if (!isObject(cur[k])) cur[k] = {};
+        cur = cur[k] as Record<string, unknown>;
+      }
+      const last = r.key[r.key.length - 1] as string;
+      existed = last in cur;
+      old = cur[last];
+      if (r.value === undefined) delete cur[last];
+      else cur[last] = r.value;
+      out = `${JSON.stringify(data, null, 2)}\n`;
+    } else {
+      const doc = parseDocument(text);
+      if (doc.errors.length) throw new ActionError(`config ${r.file}: invalid YAML: ${doc.errors[0]?.message}`, { retryable: false });
+      existed = doc.hasIn(r.key);
+      old = existed ? doc.getIn(r.key) : undefined;
+      if (old && typeof old === 'object' && 'toJSON' in old) old = (old as { toJSON: () => unknown }).toJSON();
+      if (r.value === undefined) doc.deleteIn(r.key);
+      else doc.setIn(r.key, r.value);
+      out = doc.toString();
+    }
+    const tmp = `${r.file}.promedic-${randomBytes(4).toString('hex')}`;
+    await writeFile(tmp, out);
+    await rename(tmp, r.file);
+    return {
+      output: `${r.key.join('.')}: ${JSON.stringify(old)} -> ${JSON.stringify(r.value)}`,
+      changed: true,
+      undo: { type: 'config', args: existed ? { file: r.file, key: r.key, value: old } : { file: r.file, key: r.key } },
+    };
+  },
+};

@@ -1,0 +1,531 @@
+/**
+ * Runs playbooks: admission (limits, cooldowns, flap suspension, pause), a queue per
+ * playbook, steps with retries and timeouts, rollback in reverse order, verification
+ * against the alert that fired, fallback to the next strategy, and a durable record of
+ * every state change. Alerts arrive through onFiring/onResolved, never inside an HTTP request.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { ACTIONS, ActionError } from '../actions/index.js';
+import { sleep } from '../actions/types.js';
+import type { Alert } from '../alert.js';
+import { errorMessage } from '../errors.js';
+import type { Playbook, Step, Strategy } from '../rules/playbook.js';
+import { type TemplateVars, TemplateError } from '../rules/template.js';
+import type { Store } from '../store/index.js';
+import type { JournalEntry, RunRecord, StepRecord } from '../store/types.js';
+import { backoffMs, explainMatch, gate, suspensionFor, targetKey, targetOf, templateVarsFor } from './plan.js';
+
+export interface EngineOptions {
+  store: Store;
+  logger: Logger;
+  registry: Registry;
+  playbooks: () => Playbook[];
+  maxRunsPerMinute: number;
+  maxInFlight: number;
+  /** Global dry-run: every playbook behaves as `mode: dry-run`. */
+  dryRun: boolean;
+  prometheusUrl: string | null;
+  /** How often a verification query is retried while waiting. */
+  verifyPollMs?: number;
+}
+
+interface Job {
+  alert: Alert;
+  pb: Playbook;
+  key: string;
+}
+
+interface Handle {
+  job: Job;
+  controller: AbortController;
+  phase: 'acting' | 'verifying';
+  run: RunRecord;
+}
+
+class Cancelled extends Error {
+  constructor(readonly why: 'paused' | 'resolved' | 'shutdown') {
+    super(`cancelled: ${why}`);
+  }
+}
+
+function nowIso(): string {
+  return new Date().toISOString();
+}
+
+export class Engine {
+  private readonly o: EngineOptions;
+  private readonly log: Logger;
+  private readonly store: Store;
+  private readonly queue: Job[] = [];
+  private readonly handles = new Map<string, Handle>();
+  private readonly busy = new Set<string>();
+  private readonly active = new Map<string, number>();
+  private readonly globalStarts: number[] = [];
+  private readonly playbookStarts = new Map<string, number[]>();
+  private readonly resolvedWaiters = new Map<string, Set<() => void>>();
+  private readonly running = new Set<Promise<void>>();
+  private stopping = false;
+  private readonly m;
+
+  constructor(o: EngineOptions) {
+    this.o = o;
+    this.store = o.store;
+    this.log = o.logger.child({ component: 'engine' });
+    const r = [o.registry];
+    this.m = {
+      runs: new Counter({ name: 'promedic_playbook_runs_total', help: 'Playbook runs (one per strategy tried), by outcome.', labelNames: ['playbook', 'strategy', 'outcome'], registers: r }),
+      duration: new Histogram({ name: 'promedic_playbook_run_duration_seconds', help: 'Duration of playbook runs, from start to verified outcome.', labelNames: ['playbook'], buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800], registers: r }),
+      action: new Histogram({ name: 'promedic_action_duration_seconds', help: 'Duration of action executions (each attempt), by type and outcome.', labelNames: ['type', 'outcome'], buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60], registers: r }),
+      rollbacks: new Counter({ name: 'promedic_rollbacks_total', help: 'Rollbacks (undo steps run after a failed step or verification).', labelNames: ['playbook'], registers: r }),
+      skipped: new Counter({ name: 'promedic_runs_skipped_total', help: 'Runs not started, by reason.', labelNames: ['playbook', 'reason'], registers: r }),
+      firstAction: new Histogram({ name: 'promedic_alert_to_first_action_seconds', help: 'Time from an alert being durably recorded to the first action of its run.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: r }),
+    };
+    const self = this;
+    new Gauge({ name: 'promedic_runs_in_flight', help: 'Playbook runs executing or verifying now.', registers: r, collect() { this.set(self.handles.size); } });
+    new Gauge({ name: 'promedic_runs_queued', help: 'Admitted runs waiting for a concurrency slot.', registers: r, collect() { this.set(self.queue.length); } });
+    new Gauge({ name: 'promedic_paused', help: '1 while automation is paused (alerts are recorded, nothing acts).', registers: r, collect() { this.set(self.store.mem.paused ? 1 : 0); } });
+    new Gauge({
+      name: 'promedic_playbook_suspended',
+      help: 'Targets for which a playbook is suspended after repeated failures (flap protection).',
+      labelNames: ['playbook'],
+      registers: r,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const pb of self.o.playbooks()) this.set({ playbook: pb.name }, 0);
+        for (const [k, s] of self.store.mem.suspensions) if (s.until > now) this.inc({ playbook: k.split('|')[0] as string });
+      },
+    });
+  }
+
+  get paused(): boolean {
+    return this.store.mem.paused;
+  }
+
+  async setPaused(paused: boolean): Promise<void> {
+    await this.store.commit([{ op: 'paused', v: paused }]);
+    this.log.warn({ paused }, paused ? 'automation paused: alerts are recorded, nothing acts' : 'automation resumed');
+  }
+
+  /** A new firing episode, durably recorded. Never throws; never blocks the caller. */
+  onFiring(alert: Alert): void {
+    if (this.stopping) return;
+    for (const pb of this.o.playbooks()) {
+      if (!explainMatch(pb, alert.labels).matched) continue;
+      const key = targetKey(pb, alert.labels);
+      const now = Date.now();
+      const skip = gate(pb, {
+        now,
+        paused: this.paused,
+        cooldownUntil: this.store.mem.cooldowns.get(key),
+        suspension: this.store.mem.suspensions.get(key),
+        targetBusy: this.busy.has(key),
+        playbookStarts: this.playbookStarts.get(pb.name) ?? [],
+        globalStarts: this.globalStarts,
+        maxRunsPerMinute: this.o.maxRunsPerMinute,
+      });
+      if (skip) {
+        this.m.skipped.inc({ playbook: pb.name, reason: skip.reason });
+        this.log.info({ playbook: pb.name, episode: alert.episode, reason: skip.reason, detail: skip.detail }, 'run skipped');
+        continue;
+      }
+      this.busy.add(key);
+      this.globalStarts.push(now);
+      while (this.globalStarts.length && (this.globalStarts[0] as number) < now - 60_000) this.globalStarts.shift();
+      const starts = this.playbookStarts.get(pb.name) ?? [];
+      starts.push(now);
+      if (pb.maxRuns) while (starts.length && (starts[0] as number) < now - pb.maxRuns.windowMs) starts.shift();
+      this.playbookStarts.set(pb.name, starts.slice(-1000));
+      this.queue.push({ alert, pb, key });
+    }
+    this.pump();
+  }
+
+  /** The episode resolved: verifications waiting on it succeed; runs still acting follow on_resolved. */
+  onResolved(episode: string): void {
+    for (const w of this.resolvedWaiters.get(episode) ?? []) w();
+    this.resolvedWaiters.delete(episode);
+    for (const h of this.handles.values()) {
+      if (h.job.alert.episode === episode && h.phase === 'acting' && h.job.pb.onResolved === 'cancel') {
+        h.controller.abort(new Cancelled('resolved'));
+      }
+    }
+  }
+
+  private pump(): void {
+    for (let i = 0; i < this.queue.length && this.handles.size < this.o.maxInFlight; ) {
+      const job = this.queue[i] as Job;
+      if ((this.active.get(job.pb.name) ?? 0) >= job.pb.maxConcurrent) {
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      this.active.set(job.pb.name, (this.active.get(job.pb.name) ?? 0) + 1);
+      const p = this.execute(job)
+        .catch((err: unknown) => this.log.error({ err, playbook: job.pb.name }, 'run crashed'))
+        .finally(() => {
+          this.active.set(job.pb.name, (this.active.get(job.pb.name) ?? 1) - 1);
+          this.busy.delete(job.key);
+          this.running.delete(p);
+          this.pump();
+        });
+      this.running.add(p);
+    }
+  }
+
+  private async commitRun(run: RunRecord, extra: JournalEntry[] = []): Promise<void> {
+    // structuredClone: the journal entry must not change when the live record does.
+    await this.store.commit([{ op: 'run', v: structuredClone(run) }, ...extra]);
+  }
+
+  private modeOf(pb: Playbook): RunRecord['mode'] {
+    return this.o.dryRun && pb.mode === 'enforce' ? 'dry-run' : pb.mode;
+  }
+
+  private newRun(job: Job, strategy: Strategy, attempt: number): RunRecord {
+    return {
+      id: randomUUID(),
+      episode: job.alert.episode,
+      playbook: job.pb.name,
+      strategy: strategy.name,
+      attempt,
+      mode: this.modeOf(job.pb),
+      status: 'running',
+      category: job.alert.category,
+      severity: job.alert.severity,
+      alertname: job.alert.labels.alertname ?? '',
+      target: targetOf(job.pb, job.alert.labels),
+      receivedAt: job.alert.receivedAt,
+      startedAt: nowIso(),
+      steps: [],
+    };
+  }
+
+  private async execute(job: Job): Promise<void> {
+    const { pb, alert } = job;
+    const mode = this.modeOf(pb);
+    const log = this.log.child({ playbook: pb.name, episode: alert.episode });
+    if (mode !== 'enforce') {
+      await this.plan(job, mode);
+      return;
+    }
+    const strategies = pb.strategyPolicy === 'try_next' ? pb.strategies : pb.strategies.slice(0, 1);
+    let succeeded = false;
+    for (let i = 0; i < strategies.length && !succeeded; i++) {
+      const strategy = strategies[i] as Strategy;
+      const run = this.newRun(job, strategy, i + 1);
+      const handle: Handle = { job, controller: new AbortController(), phase: 'acting', run };
+      this.handles.set(run.id, handle);
+      try {
+        await this.commitRun(run);
+        succeeded = await this.runStrategy(handle, strategy, log.child({ runId: run.id, strategy: strategy.name }));
+      } finally {
+        this.handles.delete(run.id);
+      }
+      if (run.status === 'cancelled' || run.status === 'interrupted') break;
+    }
+    const now = Date.now();
+    const entries: JournalEntry[] = [{ op: 'cooldown', k: job.key, until: now + pb.cooldownMs }];
+    if (succeeded) {
+      if (this.store.mem.failures.has(job.key)) entries.push({ op: 'failures', k: job.key, v: [] });
+      if (this.store.mem.suspensions.has(job.key)) entries.push({ op: 'suspension', k: job.key, v: null });
+      await this.store.commit(entries).catch((err: unknown) => log.error({ err }, 'could not record cooldown'));
+      return;
+    }
+    if (this.stopping) return;
+    // Flap protection: K failures in the window suspend this playbook for this target, with backoff.
+    const failures = [...(this.store.mem.failures.get(job.key) ?? []).filter((t) => t > now - pb.flap.windowMs), now];
+    let suspended = false;
+    if (failures.length >= pb.flap.failures) {
+      const prev = this.store.mem.suspensions.get(job.key);
+      const level = prev ? prev.level + 1 : 0;
+      entries.push({ op: 'suspension', k: job.key, v: { until: suspensionFor(pb, level, now), level, reason: `${failures.length} failures within ${pb.flap.windowMs / 1000}s` } });
+      entries.push({ op: 'failures', k: job.key, v: [] });
+      suspended = true;
+    } else {
+      entries.push({ op: 'failures', k: job.key, v: failures });
+    }
+    await this.store.commit(entries).catch((err: unknown) => log.error({ err }, 'could not record failure'));
+    if (suspended) log.error({ target: job.key }, 'playbook suspended for this target after repeated failures');
+    await this.escalate(job, suspended);
+  }
+
+  private async escalate(job: Job, suspended: boolean): Promise<void> {
+    if (job.pb.onFailure.length === 0 || this.paused) return;
+    const vars = templateVarsFor(job.alert, job.pb, { id: 'on_failure', strategy: suspended ? 'suspended' : 'failed', mode: 'enforce' });
+    const controller = new AbortController();
+    for (const step of job.pb.onFailure) {
+      const rec = this.stepRecord(step);
+      try {
+        await this.executeStep(step, vars, rec, controller.signal);
+      } catch (err) {
+        this.log.error({ playbook: job.pb.name, step: step.name, err: errorMessage(err) }, 'on_failure step failed');
+      }
+    }
+  }
+
+  private stepRecord(step: Step): StepRecord {
+    return { name: step.name, type: step.type, rendered: null, attempts: 0, outcome: 'pending' };
+  }
+
+  /** Dry-run / observe: the whole plan, every template rendered, recorded; nothing executes. */
+  private async plan(job: Job, mode: RunRecord['mode']): Promise<void> {
+    const strategy = job.pb.strategies[0] as Strategy;
+    const run = this.newRun(job, strategy, 1);
+    const vars = templateVarsFor(job.alert, job.pb, { id: run.id, strategy: strategy.name, mode });
+    for (const s of job.pb.strategies) {
+      for (const step of s.steps) {
+        const rec = this.stepRecord(step);
+        rec.name = `${s.name}/${step.name}`;
+        rec.outcome = 'planned';
+        try {
+          rec.rendered = (ACTIONS.get(step.type) as { render: (a: unknown, v: TemplateVars) => unknown }).render(step.args, vars);
+        } catch (err) {
+          rec.error = errorMessage(err);
+        }
+        run.steps.push(rec);
+      }
+    }
+    run.status = 'planned';
+    run.endedAt = nowIso();
+    this.m.runs.inc({ playbook: job.pb.name, strategy: strategy.name, outcome: 'planned' });
+    this.log.info({ playbook: job.pb.name, runId: run.id, mode, plan: run.steps.map((s) => ({ step: s.name, type: s.type, rendered: s.rendered, error: s.error })) }, 'run planned (nothing executed)');
+    await this.commitRun(run);
+    // A planned run still cools down, so the plan is not re-logged for every repeat.
+    await this.store.commit([{ op: 'cooldown', k: job.key, until: Date.now() + job.pb.cooldownMs }]);
+  }
+
+  /** One strategy: steps, verification, rollback. Returns whether the fix is verified. */
+  private async runStrategy(h: Handle, strategy: Strategy, log: Logger): Promise<boolean> {
+    const { run, job } = h;
+    const vars = templateVarsFor(job.alert, job.pb, { id: run.id, strategy: strategy.name, mode: run.mode });
+    const start = Date.now();
+    const done: StepRecord[] = [];
+    let failure: unknown = null;
+    for (const step of strategy.steps) {
+      if (this.paused) {
+        failure = new Cancelled('paused');
+        break;
+      }
+      const rec = this.stepRecord(step);
+      run.steps.push(rec);
+      if (!run.firstActionAt) {
+        run.firstActionAt = nowIso();
+        this.m.firstAction.observe(Math.max(0, (Date.parse(run.firstActionAt) - Date.parse(job.alert.receivedAt)) / 1000));
+      }
+      try {
+        await this.executeStep(step, vars, rec, h.controller.signal);
+        done.push(rec);
+      } catch (err) {
+        failure = h.controller.signal.aborted ? h.controller.signal.reason : err;
+        break;
+      } finally {
+        await this.commitRun(run).catch((err: unknown) => log.error({ err }, 'could not record step'));
+      }
+    }
+
+    let verified = false;
+    if (failure === null) {
+      h.phase = 'verifying';
+      run.status = 'verifying';
+      run.verification = { method: this.verifyMethod(job.pb), outcome: 'pending' };
+      await this.commitRun(run).catch(() => undefined);
+      const v = await this.verify(h, vars);
+      run.verification = { ...run.verification, outcome: v.ok ? 'ok' : 'failed', detail: v.detail, at: nowIso() };
+      verified = v.ok;
+      if (!v.ok) failure = v.cancelled ?? new Error(`verification failed: ${v.detail}`);
+    }
+
+    if (failure !== null) {
+      const why = failure instanceof Cancelled ? failure.why : null;
+      run.status = why === 'shutdown' ? 'interrupted' : why ? 'cancelled' : 'failed';
+      run.error = errorMessage(failure);
+      // Roll back what this strategy changed, newest first — unless pausing, which means "act no more".
+      if (why !== 'paused' && done.some((s) => s.undo)) {
+        this.m.rollbacks.inc({ playbook: job.pb.name });
+        run.rollback = await this.rollback(done, log);
+      }
+    } else {
+      run.status = 'succeeded';
+    }
+    run.endedAt = nowIso();
+    run.durationSeconds = (Date.now() - start) / 1000;
+    this.m.runs.inc({ playbook: job.pb.name, strategy: strategy.name, outcome: run.status });
+    this.m.duration.observe({ playbook: job.pb.name }, run.durationSeconds);
+    await this.commitRun(run).catch((err: unknown) => log.error({ err }, 'could not record run'));
+    log[run.status === 'succeeded' ? 'info' : 'warn']({ status: run.status, error: run.error, seconds: run.durationSeconds }, 'run finished');
+    return verified;
+  }
+
+  private verifyMethod(pb: Playbook): string {
+    return [pb.verify.resolved ? 'resolved' : null, pb.verify.query ? 'query' : null].filter(Boolean).join('+');
+  }
+
+  private async verify(h: Handle, vars: TemplateVars): Promise<{ ok: boolean; detail: string; cancelled?: Cancelled }> {
+    const { pb, alert } = h.job;
+    const deadline = Date.now() + pb.verify.withinMs;
+    if (pb.verify.resolved) {
+      const resolved = await this.waitResolved(alert.episode, pb.verify.withinMs, h.controller.signal);
+      if (h.controller.signal.aborted) return { ok: false, detail: 'cancelled', cancelled: h.controller.signal.reason as Cancelled };
+      if (!resolved) return { ok: false, detail: `the alert did not resolve within ${pb.verify.withinMs / 1000}s` };
+    }
+    if (pb.verify.query) {
+      const poll = this.o.verifyPollMs ?? 5000;
+      let last = '';
+      for (;;) {
+        const rec = this.stepRecord(pb.verify.query);
+        try {
+          await this.executeStep({ ...pb.verify.query, retry: { ...pb.verify.query.retry, attempts: 1 } }, vars, rec, h.controller.signal);
+          return { ok: true, detail: `${pb.verify.resolved ? 'alert resolved; ' : ''}${rec.output ?? 'query holds'}` };
+        } catch (err) {
+          if (h.controller.signal.aborted) return { ok: false, detail: 'cancelled', cancelled: h.controller.signal.reason as Cancelled };
+          last = errorMessage(err);
+        }
+        if (Date.now() + poll > deadline) return { ok: false, detail: `query did not hold within ${pb.verify.withinMs / 1000}s: ${last}` };
+        await sleep(poll, h.controller.signal).catch(() => undefined);
+      }
+    }
+    return { ok: true, detail: 'the alert resolved' };
+  }
+
+  private waitResolved(episode: string, ms: number, signal: AbortSignal): Promise<boolean> {
+    if (this.store.mem.episodes.get(episode)?.status === 'resolved') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const set = this.resolvedWaiters.get(episode) ?? new Set();
+      this.resolvedWaiters.set(episode, set);
+      const finish = (v: boolean) => {
+        clearTimeout(timer);
+        set.delete(onResolve);
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      };
+      const onResolve = () => finish(true);
+      const onAbort = () => finish(false);
+      const timer = setTimeout(() => finish(false), ms);
+      set.add(onResolve);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** One step with its retries and per-attempt timeout. Fills `rec`; throws on final failure. */
+  private async executeStep(step: Step, vars: TemplateVars, rec: StepRecord, runSignal: AbortSignal): Promise<void> {
+    const action = ACTIONS.get(step.type);
+    if (!action) throw new Error(`unknown action ${step.type}`);
+    rec.startedAt = nowIso();
+    try {
+      rec.rendered = action.render(step.args, vars);
+      if (step.undo) {
+        const undoAction = ACTIONS.get(step.undo.type);
+        rec.undo = { type: step.undo.type, name: step.undo.name, args: undoAction?.render(step.undo.args, vars) };
+      }
+    } catch (err) {
+      rec.outcome = 'failed';
+      rec.error = errorMessage(err);
+      rec.endedAt = nowIso();
+      throw err instanceof TemplateError ? new ActionError(`cannot render step "${step.name}": ${err.message}`, { retryable: false }) : err;
+    }
+    for (let attempt = 1; ; attempt++) {
+      rec.attempts = attempt;
+      const timeout = new AbortController();
+      const timer = setTimeout(() => timeout.abort(new ActionError(`step "${step.name}" timed out after ${step.timeoutMs / 1000}s`, { retryable: true })), step.timeoutMs);
+      const t0 = performance.now();
+      try {
+        const res = await action.run(rec.rendered, { signal: AbortSignal.any([runSignal, timeout.signal]), logger: this.log, prometheusUrl: this.o.prometheusUrl });
+        this.m.action.observe({ type: step.type, outcome: 'ok' }, (performance.now() - t0) / 1000);
+        rec.outcome = 'ok';
+        rec.output = res.output;
+        rec.changed = res.changed ?? false;
+        if (res.undo && !rec.undo) rec.undo = { type: res.undo.type, name: `undo ${step.name}`, args: res.undo.args };
+        rec.endedAt = nowIso();
+        return;
+      } catch (caught) {
+        this.m.action.observe({ type: step.type, outcome: 'failed' }, (performance.now() - t0) / 1000);
+        const err = timeout.signal.aborted && !runSignal.aborted ? timeout.signal.reason : caught;
+        rec.error = errorMessage(err);
+        if (err instanceof ActionError && err.output) rec.output = err.output;
+        const retryable = err instanceof ActionError ? err.retryable : false;
+        if (runSignal.aborted || !retryable || attempt >= step.retry.attempts) {
+          rec.outcome = 'failed';
+          rec.endedAt = nowIso();
+          throw runSignal.aborted ? runSignal.reason : err;
+        }
+        await sleep(backoffMs(step.retry, attempt), runSignal).catch(() => undefined);
+        if (runSignal.aborted) {
+          rec.outcome = 'failed';
+          rec.endedAt = nowIso();
+          throw runSignal.reason;
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+
+  /** Runs the undo of every completed step that has one, newest first. */
+  private async rollback(done: StepRecord[], log: Logger): Promise<StepRecord[]> {
+    const out: StepRecord[] = [];
+    for (const s of [...done].reverse()) {
+      if (!s.undo) continue;
+      const rec: StepRecord = { name: s.undo.name, type: s.undo.type, rendered: s.undo.args, attempts: 0, outcome: 'pending', startedAt: nowIso() };
+      out.push(rec);
+      const action = ACTIONS.get(s.undo.type);
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        rec.attempts = attempt;
+        try {
+          const res = await action?.run(s.undo.args, { signal: AbortSignal.timeout(30_000), logger: this.log, prometheusUrl: this.o.prometheusUrl });
+          rec.outcome = 'ok';
+          rec.output = res?.output;
+          break;
+        } catch (err) {
+          rec.outcome = 'failed';
+          rec.error = errorMessage(err);
+          if (!(err instanceof ActionError && err.retryable)) break;
+          await sleep(500 * attempt);
+        }
+      }
+      rec.endedAt = nowIso();
+      if (rec.outcome === 'failed') log.error({ step: s.name, err: rec.error }, 'undo failed');
+    }
+    return out;
+  }
+
+  /**
+   * After a crash: runs still marked running/verifying were interrupted. Mark them, and run
+   * the undo of every step that changed something, so nothing is left half-applied.
+   */
+  async recover(): Promise<number> {
+    let n = 0;
+    for (const run of [...this.store.mem.runs.values()]) {
+      if (run.status !== 'running' && run.status !== 'verifying' && run.status !== 'pending') continue;
+      n++;
+      const r = structuredClone(run);
+      r.status = 'interrupted';
+      r.error = 'promedic stopped while this run was in flight';
+      r.endedAt = nowIso();
+      const changed = r.steps.filter((s) => s.outcome === 'ok' && s.undo);
+      if (changed.length && !this.paused) {
+        r.rollback = await this.rollback(changed, this.log.child({ playbook: r.playbook, runId: r.id }));
+        this.m.rollbacks.inc({ playbook: r.playbook });
+      }
+      this.m.runs.inc({ playbook: r.playbook, strategy: r.strategy, outcome: 'interrupted' });
+      await this.commitRun(r);
+      this.log.warn({ runId: r.id, playbook: r.playbook, undone: changed.length }, 'run was interrupted by a stop or crash; marked interrupted');
+    }
+    return n;
+  }
+
+  /** Stops admitting runs, cancels those in flight (rolling back), and waits for them. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.queue.length = 0;
+    for (const h of this.handles.values()) h.controller.abort(new Cancelled('shutdown'));
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** Waits until no run is queued or in flight (tests and simulate). */
+  async idle(): Promise<void> {
+    while (this.running.size > 0 || this.queue.length > 0) await Promise.allSettled([...this.running]);
+  }
+}

@@ -1,0 +1,104 @@
+import { type Request, type Response, Router } from 'express';
+import type { Context } from '../../context.js';
+import { PromedicError } from '../../errors.js';
+import type { RunRecord } from '../../store/types.js';
+
+function param(req: Request, name: string): string | undefined {
+  const v = req.query[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new PromedicError('invalid_query', `${name}: must be given once`, { status: 400 });
+  return v;
+}
+
+function intParam(req: Request, name: string, def: number, min: number, max: number): number {
+  const v = param(req, name);
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new PromedicError('invalid_query', `${name}: must be an integer from ${min} to ${max}`, { status: 400 });
+  return n;
+}
+
+const STATUSES = ['pending', 'running', 'verifying', 'succeeded', 'failed', 'cancelled', 'interrupted', 'planned'];
+
+/** The status API: runs, playbooks, pause/resume, reload. */
+export function apiRoutes(ctx: Context): Router {
+  const r = Router();
+
+  r.get('/api/v1/runs', (req: Request, res: Response) => {
+    const playbook = param(req, 'playbook');
+    const status = param(req, 'status');
+    if (status !== undefined && !STATUSES.includes(status)) {
+      throw new PromedicError('invalid_query', `status: must be one of ${STATUSES.join(', ')}`, { status: 400 });
+    }
+    const sinceRaw = param(req, 'since');
+    const since = sinceRaw === undefined ? undefined : Date.parse(sinceRaw);
+    if (since !== undefined && Number.isNaN(since)) throw new PromedicError('invalid_query', 'since: must be an RFC 3339 time', { status: 400 });
+    const limit = intParam(req, 'limit', 50, 1, 500);
+    const offset = intParam(req, 'offset', 0, 0, 1_000_000);
+    const all: RunRecord[] = [];
+    for (const run of ctx.store.mem.runs.values()) {
+      if (playbook !== undefined && run.playbook !== playbook) continue;
+      if (status !== undefined && run.status !== status) continue;
+      if (since !== undefined && Date.parse(run.startedAt) < since) continue;
+      all.push(run);
+    }
+    all.reverse(); // newest first
+    const page = all.slice(offset, offset + limit);
+    res.json({ total: all.length, offset, limit, next_offset: offset + limit < all.length ? offset + limit : null, runs: page });
+  });
+
+  r.get('/api/v1/runs/:id', (req: Request, res: Response) => {
+    const run = ctx.store.mem.runs.get(String(req.params.id));
+    if (!run) throw new PromedicError('not_found', `no run ${req.params.id}`, { status: 404 });
+    res.json(run);
+  });
+
+  r.get('/api/v1/playbooks', (_req: Request, res: Response) => {
+    const now = Date.now();
+    const stats = new Map<string, Record<string, number>>();
+    for (const run of ctx.store.mem.runs.values()) {
+      const s = stats.get(run.playbook) ?? {};
+      s[run.status] = (s[run.status] ?? 0) + 1;
+      stats.set(run.playbook, s);
+    }
+    const playbooks = ctx.rules.current.playbooks.map((pb) => {
+      const suspended: Array<{ target: string; until: string; reason: string }> = [];
+      const cooling: Array<{ target: string; until: string }> = [];
+      for (const [k, s] of ctx.store.mem.suspensions) if (k.startsWith(`${pb.name}|`) && s.until > now) suspended.push({ target: k.slice(pb.name.length + 1), until: new Date(s.until).toISOString(), reason: s.reason });
+      for (const [k, until] of ctx.store.mem.cooldowns) if (k.startsWith(`${pb.name}|`) && until > now) cooling.push({ target: k.slice(pb.name.length + 1), until: new Date(until).toISOString() });
+      return {
+        name: pb.name,
+        description: pb.description,
+        source: pb.source,
+        mode: ctx.config.engine.dry_run && pb.mode === 'enforce' ? 'dry-run' : pb.mode,
+        category: pb.category ?? null,
+        match: pb.matchers.map((m) => m.text),
+        strategies: pb.strategies.map((s) => ({ name: s.name, risk: s.risk, steps: s.steps.map((st) => `${st.type}: ${st.name}`) })),
+        state: ctx.engine.paused ? 'paused' : suspended.length ? 'suspended' : cooling.length ? 'cooling_down' : 'active',
+        suspended,
+        cooling_down: cooling,
+        stats: stats.get(pb.name) ?? {},
+      };
+    });
+    res.json({ paused: ctx.engine.paused, rules_errors: ctx.rules.lastErrors, playbooks });
+  });
+
+  r.post('/api/v1/pause', async (_req: Request, res: Response) => {
+    await ctx.engine.setPaused(true);
+    res.json({ paused: true });
+  });
+  r.post('/api/v1/resume', async (_req: Request, res: Response) => {
+    await ctx.engine.setPaused(false);
+    res.json({ paused: false });
+  });
+
+  r.post('/-/reload', (_req: Request, res: Response) => {
+    const errors = ctx.rules.reload();
+    if (errors.length) {
+      res.status(400).json({ error: { code: 'invalid_rules', message: 'rules not reloaded; the previous rules stay active', problems: errors } });
+      return;
+    }
+    res.json({ status: 'reloaded', playbooks: ctx.rules.current.playbooks.length });
+  });
+  return r;
+}

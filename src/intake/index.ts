@@ -1,0 +1,111 @@
+/**
+ * Intake: every alert becomes an episode record, made durable before it is acknowledged;
+ * only then does the engine hear of it. Repeats of an episode (repeat_interval, HA pairs,
+ * a group re-sent because another alert joined it) are counted and start nothing.
+ */
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import { type Alert, boundedCategory, boundedSeverity } from '../alert.js';
+import type { Engine } from '../engine/engine.js';
+import { type ClassificationRule, classify } from '../engine/classify.js';
+import { matchingPlaybooks } from '../engine/plan.js';
+import type { Playbook } from '../rules/playbook.js';
+import type { Store } from '../store/index.js';
+import type { EpisodeRecord, JournalEntry } from '../store/types.js';
+import type { IncomingAlert } from './alertmanager.js';
+
+export type IntakeOutcome = 'new' | 'duplicate' | 'resolved' | 'resolved_unknown' | 'refiring';
+
+export interface IntakeResult {
+  received: number;
+  outcomes: Record<IntakeOutcome, number>;
+}
+
+export class Intake {
+  private readonly counter: Counter<'status' | 'category' | 'severity' | 'outcome'>;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly store: Store,
+    private readonly engine: Engine,
+    private readonly rules: () => { playbooks: Playbook[]; classification: ClassificationRule[] },
+    logger: Logger,
+    registry: Registry,
+  ) {
+    this.log = logger.child({ component: 'intake' });
+    this.counter = new Counter({
+      name: 'promedic_alerts_received_total',
+      help: 'Alerts received, by status, category, severity and what intake did with them (new episode, duplicate, resolved...).',
+      labelNames: ['status', 'category', 'severity', 'outcome'],
+      registers: [registry],
+    });
+  }
+
+  /** Classifies, dedupes and durably records alerts; resolves once they are on disk, then notifies the engine. */
+  async receive(incoming: IncomingAlert[]): Promise<IntakeResult> {
+    const { playbooks, classification } = this.rules();
+    const entries: JournalEntry[] = [];
+    const fire: Alert[] = [];
+    const resolved: string[] = [];
+    const outcomes: Record<IntakeOutcome, number> = { new: 0, duplicate: 0, resolved: 0, resolved_unknown: 0, refiring: 0 };
+    // Within one payload the same episode can appear twice (hand-made payloads): track what this batch changed.
+    const batch = new Map<string, EpisodeRecord>();
+    for (const a of incoming) {
+      const pb = matchingPlaybooks(playbooks, a.labels)[0];
+      const { category, severity } = classify(a.labels, { playbookCategory: pb?.category, rules: classification });
+      const alert: Alert = { ...a, category, severity };
+      const prev = batch.get(a.episode) ?? this.store.mem.episodes.get(a.episode);
+      let outcome: IntakeOutcome;
+      let rec: EpisodeRecord;
+      if (a.status === 'firing') {
+        if (!prev) outcome = 'new';
+        else if (prev.status === 'resolved') outcome = 'duplicate'; // a late re-send of a resolved episode
+        else outcome = 'duplicate';
+        rec = prev
+          ? { ...prev, lastSeen: a.receivedAt, deliveries: prev.deliveries + 1, annotations: a.annotations }
+          : this.newEpisode(alert);
+        if (outcome === 'new') fire.push(alert);
+      } else {
+        if (!prev) {
+          outcome = 'resolved_unknown';
+          rec = { ...this.newEpisode(alert), status: 'resolved', resolvedAt: a.receivedAt };
+        } else if (prev.status === 'resolved') {
+          outcome = 'duplicate';
+          rec = { ...prev, lastSeen: a.receivedAt, deliveries: prev.deliveries + 1 };
+        } else {
+          outcome = 'resolved';
+          rec = { ...prev, status: 'resolved', resolvedAt: a.receivedAt, lastSeen: a.receivedAt, deliveries: prev.deliveries + 1 };
+          resolved.push(a.episode);
+        }
+      }
+      batch.set(a.episode, rec);
+      entries.push({ op: 'episode', v: rec });
+      outcomes[outcome]++;
+      this.counter.inc({ status: a.status, category: boundedCategory(category), severity: boundedSeverity(severity), outcome });
+    }
+    // Durable first (throws when the disk refuses: the caller answers 503 and Alertmanager retries).
+    await this.store.commit(entries);
+    for (const ep of resolved) this.engine.onResolved(ep);
+    for (const a of fire) this.engine.onFiring(a);
+    if (fire.length || resolved.length) this.log.info({ new: outcomes.new, resolved: outcomes.resolved, duplicate: outcomes.duplicate }, 'alerts recorded');
+    return { received: incoming.length, outcomes };
+  }
+
+  private newEpisode(a: Alert): EpisodeRecord {
+    return {
+      key: a.episode,
+      fingerprint: a.fingerprint,
+      alertname: a.labels.alertname ?? '',
+      labels: a.labels,
+      annotations: a.annotations,
+      startsAt: a.startsAt,
+      status: 'firing',
+      source: a.source,
+      category: a.category,
+      severity: a.severity,
+      firstSeen: a.receivedAt,
+      lastSeen: a.receivedAt,
+      deliveries: 1,
+    };
+  }
+}

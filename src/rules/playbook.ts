@@ -1,0 +1,294 @@
+/**
+ * Playbooks: YAML files under <rules_dir>/playbooks, validated against the published schema
+ * (schema/playbook.schema.json) plus each action's own checks, compiled into plain values
+ * the engine runs. Every problem is reported as `file:line: path: message`.
+ */
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { type Document, parseDocument } from 'yaml';
+import { ACTIONS } from '../actions/index.js';
+import { isObject } from '../actions/types.js';
+import { parseDuration } from '../util/duration.js';
+import { createAjv, describeSchemaError } from '../util/schema.js';
+import { lineOf } from '../util/yaml.js';
+import { CATALOG, type CatalogParams } from './catalog.js';
+import { type Matcher, parseMatcher } from './matcher.js';
+import schema from '../../schema/playbook.schema.json' with { type: 'json' };
+
+export type Mode = 'enforce' | 'dry-run' | 'observe';
+
+export interface Retry {
+  attempts: number;
+  backoff: 'exponential' | 'constant';
+  initialMs: number;
+  maxMs: number;
+}
+
+export interface Step {
+  name: string;
+  type: string;
+  args: unknown;
+  retry: Retry;
+  timeoutMs: number;
+  undo?: Step;
+}
+
+export interface Strategy {
+  name: string;
+  risk: 'low' | 'medium' | 'high';
+  steps: Step[];
+}
+
+export interface Playbook {
+  name: string;
+  description: string;
+  /** `file:line` where it is defined. */
+  source: string;
+  matchers: Matcher[];
+  category?: string;
+  mode: Mode;
+  labelRules: Array<{ name: string; re: RegExp }>;
+  target: string[];
+  cooldownMs: number;
+  maxConcurrent: number;
+  maxRuns?: { count: number; windowMs: number };
+  onResolved: 'finish' | 'cancel';
+  strategyPolicy: 'try_next' | 'first_only';
+  strategies: Strategy[];
+  verify: { withinMs: number; resolved: boolean; query?: Step };
+  flap: { failures: number; windowMs: number; suspendMs: number; maxSuspendMs: number };
+  onFailure: Step[];
+}
+
+export interface RuleSet {
+  playbooks: Playbook[];
+  files: string[];
+}
+
+export interface LoadResult {
+  rules: RuleSet;
+  errors: string[];
+}
+
+const ajv = createAjv();
+ajv.addSchema(schema, 'playbook.schema.json');
+const validatePlaybook = ajv.getSchema('playbook.schema.json#/definitions/playbook') as ReturnType<typeof ajv.compile>;
+
+const DEFAULT_RETRY: Retry = { attempts: 1, backoff: 'exponential', initialMs: 1000, maxMs: 30_000 };
+const STEP_META = ['name', 'retry', 'timeout', 'undo'];
+
+type Raw = Record<string, unknown>;
+
+class Problems {
+  list: string[] = [];
+  constructor(
+    private readonly file: string,
+    private readonly doc: Document,
+    private readonly text: string,
+  ) {}
+  add(path: Array<string | number>, message: string): void {
+    const line = lineOf(this.doc, this.text, path);
+    const where = path.length ? `${path.join('.')}: ` : '';
+    this.list.push(`${this.file}${line ? `:${line}` : ''}: ${where}${message}`);
+  }
+}
+
+function compileStep(raw: Raw, path: Array<string | number>, p: Problems, allowUndo = true): Step | null {
+  const types = Object.keys(raw).filter((k) => !STEP_META.includes(k));
+  if (types.length !== 1) {
+    p.add(path, `a step needs exactly one action (${[...ACTIONS.keys()].join(', ')}); found ${types.length ? types.join(', ') : 'none'}`);
+    return null;
+  }
+  const type = types[0] as string;
+  const action = ACTIONS.get(type);
+  if (!action) {
+    p.add([...path, type], `unknown action (known: ${[...ACTIONS.keys()].join(', ')})`);
+    return null;
+  }
+  const before = p.list.length;
+  for (const prob of action.check(raw[type])) p.add([...path, type, ...prob.path], prob.message);
+  const r = (raw.retry ?? {}) as Raw;
+  const retry: Retry = {
+    attempts: (r.attempts as number | undefined) ?? DEFAULT_RETRY.attempts,
+    backoff: (r.backoff as Retry['backoff'] | undefined) ?? DEFAULT_RETRY.backoff,
+    initialMs: r.initial ? parseDuration(r.initial as string) : DEFAULT_RETRY.initialMs,
+    maxMs: r.max ? parseDuration(r.max as string) : DEFAULT_RETRY.maxMs,
+  };
+  let undo: Step | undefined;
+  if (raw.undo !== undefined) {
+    if (!allowUndo) p.add([...path, 'undo'], 'an undo step cannot have its own undo');
+    else undo = compileStep(raw.undo as Raw, [...path, 'undo'], p, false) ?? undefined;
+  }
+  if (p.list.length > before) return null;
+  return {
+    name: (raw.name as string | undefined) ?? type,
+    type,
+    args: raw[type],
+    retry,
+    timeoutMs: raw.timeout ? parseDuration(raw.timeout as string) : type === 'wait' ? parseDuration(raw.wait as string) + 5000 : 30_000,
+    ...(undo ? { undo } : {}),
+  };
+}
+
+function compileStrategy(raw: Raw, path: Array<string | number>, p: Problems, index: number): Strategy | null {
+  let steps: Raw[];
+  let name = raw.name as string | undefined;
+  if (raw.catalog !== undefined) {
+    const entry = CATALOG[raw.catalog as string];
+    if (!entry) {
+      p.add([...path, 'catalog'], `unknown catalog strategy (known: ${Object.keys(CATALOG).join(', ')})`);
+      return null;
+    }
+    if (raw.steps !== undefined) p.add([...path, 'steps'], 'give either catalog or steps, not both');
+    const params = (raw.with ?? {}) as Raw;
+    if (!isObject(params) || typeof params.base_url !== 'string') {
+      p.add([...path, 'with', 'base_url'], 'is required: the app\'s literal origin, e.g. http://127.0.0.1:8080');
+      return null;
+    }
+    for (const k of Object.keys(params)) if (!entry.params.includes(k)) p.add([...path, 'with', k], `unknown parameter (known: ${entry.params.join(', ')})`);
+    steps = entry.steps(params as CatalogParams);
+    name ??= raw.catalog as string;
+  } else if (Array.isArray(raw.steps)) {
+    steps = raw.steps as Raw[];
+  } else {
+    p.add(path, 'a strategy needs steps or catalog');
+    return null;
+  }
+  const compiled = steps.map((s, i) => compileStep(s, raw.catalog !== undefined ? [...path, 'catalog'] : [...path, 'steps', i], p));
+  if (compiled.some((s) => s === null)) return null;
+  return { name: name ?? `strategy-${index + 1}`, risk: (raw.risk as Strategy['risk'] | undefined) ?? 'low', steps: compiled as Step[] };
+}
+
+function compilePlaybook(raw: Raw, base: Array<string | number>, p: Problems, source: string): Playbook | null {
+  const before = p.list.length;
+  if (!validatePlaybook(raw)) {
+    for (const e of validatePlaybook.errors ?? []) {
+      const { path, message } = describeSchemaError(e);
+      p.add([...base, ...path], message);
+    }
+    return null;
+  }
+  const matchers: Matcher[] = [];
+  (raw.match as string[]).forEach((m, i) => {
+    try {
+      matchers.push(parseMatcher(m));
+    } catch (err) {
+      p.add([...base, 'match', i], (err as Error).message);
+    }
+  });
+  const strategies = (raw.strategies as Raw[]).map((s, i) => compileStrategy(s, [...base, 'strategies', i], p, i));
+  const names = new Set<string>();
+  strategies.forEach((s, i) => {
+    if (!s) return;
+    if (names.has(s.name)) p.add([...base, 'strategies', i, 'name'], `duplicate strategy name "${s.name}"`);
+    names.add(s.name);
+  });
+  const v = (raw.verify ?? {}) as Raw;
+  let verifyQuery: Step | undefined;
+  if (v.query !== undefined) verifyQuery = compileStep({ name: 'verify', query: v.query }, [...base, 'verify'], p) ?? undefined;
+  const onFailure = ((raw.on_failure ?? []) as Raw[]).map((s, i) => compileStep(s, [...base, 'on_failure', i], p));
+  if (v.resolved === false && !verifyQuery) p.add([...base, 'verify'], 'needs resolved: true or a query, or there is nothing to verify');
+  const f = (raw.flap ?? {}) as Raw;
+  const mr = raw.max_runs as { count: number; window: string } | undefined;
+  if (p.list.length > before) return null;
+  return {
+    name: raw.name as string,
+    description: (raw.description as string | undefined) ?? '',
+    source,
+    matchers,
+    ...(raw.category ? { category: raw.category as string } : {}),
+    mode: (raw.mode as Mode | undefined) ?? 'enforce',
+    labelRules: Object.entries((raw.labels ?? {}) as Record<string, string>).map(([name, re]) => ({ name, re: new RegExp(`^(?:${re})$`) })),
+    target: (raw.target as string[] | undefined) ?? ['alertname', 'instance'],
+    cooldownMs: parseDuration((raw.cooldown as string | undefined) ?? '5m'),
+    maxConcurrent: (raw.max_concurrent as number | undefined) ?? 1,
+    ...(mr ? { maxRuns: { count: mr.count, windowMs: parseDuration(mr.window) } } : {}),
+    onResolved: (raw.on_resolved as 'finish' | 'cancel' | undefined) ?? 'finish',
+    strategyPolicy: (raw.strategy_policy as 'try_next' | 'first_only' | undefined) ?? 'try_next',
+    strategies: strategies as Strategy[],
+    verify: {
+      withinMs: parseDuration((v.within as string | undefined) ?? '5m'),
+      resolved: (v.resolved as boolean | undefined) ?? true,
+      ...(verifyQuery ? { query: verifyQuery } : {}),
+    },
+    flap: {
+      failures: (f.failures as number | undefined) ?? 3,
+      windowMs: parseDuration((f.window as string | undefined) ?? '1h'),
+      suspendMs: parseDuration((f.suspend as string | undefined) ?? '15m'),
+      maxSuspendMs: parseDuration((f.max_suspend as string | undefined) ?? '24h'),
+    },
+    onFailure: onFailure as Step[],
+  };
+}
+
+/** Loads one playbook file: a playbook, or `playbooks: [...]`. */
+export function loadPlaybookFile(file: string, display = file): { playbooks: Playbook[]; errors: string[] } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return { playbooks: [], errors: [`${display}: cannot read: ${(err as NodeJS.ErrnoException).code}`] };
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) {
+    return { playbooks: [], errors: doc.errors.map((e) => `${display}:${e.linePos?.[0]?.line ?? 1}: invalid YAML: ${e.message.split('\n')[0]}`) };
+  }
+  const p = new Problems(display, doc, text);
+  const data = doc.toJS() as unknown;
+  const out: Playbook[] = [];
+  if (data === null || data === undefined) return { playbooks: [], errors: [] };
+  if (!isObject(data)) {
+    p.add([], 'a playbook file must be a mapping (a playbook, or playbooks: [...])');
+    return { playbooks: [], errors: p.list };
+  }
+  if ('playbooks' in data) {
+    const extra = Object.keys(data).filter((k) => k !== 'playbooks');
+    for (const k of extra) p.add([k], 'unknown key beside playbooks');
+    if (!Array.isArray(data.playbooks)) p.add(['playbooks'], 'must be a list of playbooks');
+    else
+      data.playbooks.forEach((raw, i) => {
+        const pb = isObject(raw) ? compilePlaybook(raw, ['playbooks', i], p, `${display}:${lineOf(doc, text, ['playbooks', i]) ?? 1}`) : null;
+        if (!isObject(raw)) p.add(['playbooks', i], 'must be a mapping');
+        if (pb) out.push(pb);
+      });
+  } else {
+    const pb = compilePlaybook(data, [], p, `${display}:1`);
+    if (pb) out.push(pb);
+  }
+  return { playbooks: out, errors: p.list };
+}
+
+function yamlFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => /\.ya?ml$/.test(n) && statSync(join(dir, n)).isFile())
+    .sort()
+    .map((n) => join(dir, n));
+}
+
+/** Loads every playbook under <rulesDir>/playbooks (or the given files). Names must be unique across files. */
+export function loadRules(rulesDir: string, files?: string[]): LoadResult {
+  const list = files ?? yamlFiles(join(rulesDir, 'playbooks'));
+  const errors: string[] = [];
+  const playbooks: Playbook[] = [];
+  const seen = new Map<string, string>();
+  for (const f of list) {
+    const display = relative(process.cwd(), f) || f;
+    const r = loadPlaybookFile(f, display.startsWith('..') ? f : display);
+    errors.push(...r.errors);
+    for (const pb of r.playbooks) {
+      const prev = seen.get(pb.name);
+      if (prev) errors.push(`${pb.source}: name: playbook "${pb.name}" is already defined at ${prev}`);
+      else {
+        seen.set(pb.name, pb.source);
+        playbooks.push(pb);
+      }
+    }
+  }
+  return { rules: { playbooks, files: list }, errors };
+}

@@ -1,0 +1,101 @@
+/** What the store persists. Plain data only: the engine and API read it, only the store writes it. */
+
+export interface EpisodeRecord {
+  key: string;
+  fingerprint: string;
+  alertname: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  status: 'firing' | 'resolved';
+  source: 'alertmanager' | 'promedic';
+  category: string;
+  severity: string;
+  firstSeen: string;
+  lastSeen: string;
+  resolvedAt?: string;
+  /** Deliveries of this episode (the first plus every duplicate). */
+  deliveries: number;
+}
+
+export type RunStatus =
+  | 'pending'
+  | 'running'
+  | 'verifying'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  | 'interrupted'
+  | 'planned'; // dry-run / observe: the plan was recorded, nothing executed
+
+export interface StepRecord {
+  name: string;
+  type: string;
+  /** The step as it would run, every template rendered. */
+  rendered: unknown;
+  startedAt?: string;
+  endedAt?: string;
+  attempts: number;
+  outcome: 'pending' | 'ok' | 'failed' | 'skipped' | 'planned';
+  output?: string;
+  error?: string;
+  /** Whether this step changed something that has an undo. */
+  changed?: boolean;
+  /** The undo step, rendered, to run if a later step or the verification fails (or after a crash). */
+  undo?: { type: string; args: unknown; name: string };
+}
+
+export interface RunRecord {
+  id: string;
+  episode: string;
+  playbook: string;
+  strategy: string;
+  /** Strategies tried before this one in the same run chain. */
+  attempt: number;
+  mode: 'enforce' | 'dry-run' | 'observe';
+  status: RunStatus;
+  category: string;
+  severity: string;
+  alertname: string;
+  /** The target's label set (the playbook's `target` labels), for cooldowns and flap protection. */
+  target: Record<string, string>;
+  receivedAt: string;
+  startedAt: string;
+  firstActionAt?: string;
+  endedAt?: string;
+  steps: StepRecord[];
+  verification?: { method: string; outcome: 'pending' | 'ok' | 'failed'; detail?: string; at?: string };
+  rollback?: StepRecord[];
+  error?: string;
+  durationSeconds?: number;
+}
+
+export interface Suspension {
+  until: number;
+  level: number;
+  reason: string;
+}
+
+export interface PersistedState {
+  version: 2;
+  starts: Array<{ at: string; pid: number; version: string }>;
+  stops: Array<{ at: string; pid: number }>;
+  episodes: EpisodeRecord[];
+  runs: RunRecord[];
+  /** key (playbook + target) -> unixtime ms until which the playbook cools down. */
+  cooldowns: Record<string, number>;
+  /** key (playbook + target) -> failure times (ms) within the flap window. */
+  failures: Record<string, number[]>;
+  suspensions: Record<string, Suspension>;
+  paused: boolean;
+  /** Runs dropped by retention since the store was created. */
+  droppedRuns: number;
+}
+
+export type JournalEntry =
+  | { op: 'episode'; v: EpisodeRecord }
+  | { op: 'run'; v: RunRecord }
+  | { op: 'cooldown'; k: string; until: number }
+  | { op: 'failures'; k: string; v: number[] }
+  | { op: 'suspension'; k: string; v: Suspension | null }
+  | { op: 'paused'; v: boolean };
