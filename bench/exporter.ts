@@ -695,7 +695,7 @@ async function idlePhase(targets: Exporter[], opts: Options): Promise<IdlePhase>
             .map((ex) => {
               const last = (rss.get(ex.name) as TreeSnapshot[]).at(-1) as TreeSnapshot;
               const cpu = ((last.treeTicks - (start.get(ex.name) as TreeSnapshot).treeTicks) / CLK_TCK / Math.max(last.t, 1)) * 100;
-              return `${ex.name} rss ${((last.rssKb * KB) / MB).toFixed(1)} MB cpu ${cpu.toFixed(2)} %`;
+              return `${ex.name} rss ${((last.rssKb * KB) / MB).toFixed(1)} MB` + (k > 0 ? ` cpu so far ${cpu.toFixed(2)} %` : '');
             })
             .join(', '),
       );

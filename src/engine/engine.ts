@@ -316,7 +316,9 @@ export class Engine {
         this.m.firstAction.observe(Math.max(0, (Date.parse(run.firstActionAt) - Date.parse(job.alert.receivedAt)) / 1000));
       }
       try {
-        await this.executeStep(step, vars, rec, h.controller.signal);
+        // The audit record (with the rendered step and undo) comes first: nothing runs that a
+        // crash could leave unrecorded.
+        await this.executeStep(step, vars, rec, h.controller.signal, () => this.commitRun(run));
         done.push(rec);
       } catch (err) {
         failure = h.controller.signal.aborted ? h.controller.signal.reason : err;
@@ -410,7 +412,13 @@ export class Engine {
   }
 
   /** One step with its retries and per-attempt timeout. Fills `rec`; throws on final failure. */
-  private async executeStep(step: Step, vars: TemplateVars, rec: StepRecord, runSignal: AbortSignal): Promise<void> {
+  private async executeStep(
+    step: Step,
+    vars: TemplateVars,
+    rec: StepRecord,
+    runSignal: AbortSignal,
+    beforeRun?: () => Promise<void>,
+  ): Promise<void> {
     const action = ACTIONS.get(step.type);
     if (!action) throw new Error(`unknown action ${step.type}`);
     rec.startedAt = nowIso();
@@ -426,6 +434,7 @@ export class Engine {
       rec.endedAt = nowIso();
       throw err instanceof TemplateError ? new ActionError(`cannot render step "${step.name}": ${err.message}`, { retryable: false }) : err;
     }
+    await beforeRun?.();
     for (let attempt = 1; ; attempt++) {
       rec.attempts = attempt;
       const timeout = new AbortController();
