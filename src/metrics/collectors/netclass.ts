@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import type { CycleContext, HostCollector } from '../collector.js';
 import type { Family, MetricType, Sample } from '../exposition.js';
 
@@ -37,7 +37,7 @@ export const netclass: HostCollector = {
   name: 'netclass',
   async collect(ctx: CycleContext): Promise<Family[]> {
     const base = ctx.sys('class/net');
-    const devices = (await readdir(base)).sort();
+    const devices = readdirSync(base).sort();
     const samples = NUMERIC.map(() => [] as Sample[]);
     const info: Sample[] = [];
     const up: Sample[] = [];

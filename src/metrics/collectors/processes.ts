@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import type { CycleContext, HostCollector } from '../collector.js';
 import { type Family, family } from '../exposition.js';
 
@@ -18,7 +18,7 @@ export function parsePidStat(text: string): { state: string; threads: number } |
 export const processes: HostCollector = {
   name: 'processes',
   async collect(ctx: CycleContext): Promise<Family[]> {
-    const pids = (await readdir(ctx.opts.procfs)).filter((d) => /^\d+$/.test(d));
+    const pids = readdirSync(ctx.opts.procfs).filter((d) => /^\d+$/.test(d));
     const states = new Map<string, number>();
     let threads = 0;
     let seen = 0;

@@ -1,12 +1,52 @@
+import { readFileSync } from 'node:fs';
 import type { CycleContext, HostCollector } from '../collector.js';
 import { type Family, family } from '../exposition.js';
 
+interface PosixTz {
+  std: string;
+  stdOffsetSeconds: number;
+  dst: string | null;
+}
+
+/**
+ * The POSIX TZ rule in the footer of a TZif (v2+) file, e.g. "CET-1CEST,M3.5.0,M10.5.0/3".
+ * POSIX offsets count west of UTC, so "CET-1" is UTC+1.
+ */
+export function parsePosixTz(rule: string): PosixTz | null {
+  const m = /^(<[^>]+>|[A-Za-z]{3,})([+-]?\d{1,2}(?::\d{2}){0,2})(<[^>]+>|[A-Za-z]{3,})?/.exec(rule.trim());
+  if (!m) return null;
+  const [h = '0', min = '0', sec = '0'] = (m[2] as string).replace(/^[+-]/, '').split(':');
+  const sign = (m[2] as string).startsWith('-') ? 1 : -1;
+  const strip = (n: string) => n.replace(/^<|>$/g, '');
+  return {
+    std: strip(m[1] as string),
+    stdOffsetSeconds: sign * (Number(h) * 3600 + Number(min) * 60 + Number(sec)),
+    dst: m[3] ? strip(m[3]) : null,
+  };
+}
+
+let tzRule: PosixTz | null | undefined;
+
+/**
+ * Go's time.Zone() abbreviation ("UTC", "CET", "CEST"), from the TZif footer of the local
+ * zone file. Not Intl: its ICU data costs about 7 MB of resident memory once touched.
+ */
 function zoneName(d: Date): string {
-  // Go's time.Zone() abbreviation; Intl gives the same short name ("UTC", "CET", "PST").
-  const part = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' })
-    .formatToParts(d)
-    .find((p) => p.type === 'timeZoneName');
-  return part?.value ?? 'UTC';
+  if (tzRule === undefined) {
+    tzRule = null;
+    const tz = process.env.TZ;
+    const file = tz && !tz.includes('..') ? (tz.startsWith('/') ? tz : `/usr/share/zoneinfo/${tz.replace(/^:/, '')}`) : '/etc/localtime';
+    try {
+      const text = readFileSync(file, 'latin1');
+      const footer = text.slice(text.lastIndexOf('\n', text.length - 2) + 1);
+      tzRule = parsePosixTz(footer);
+    } catch {
+      tzRule = tz === 'UTC' || tz === '' ? { std: 'UTC', stdOffsetSeconds: 0, dst: null } : null;
+    }
+  }
+  const offset = -d.getTimezoneOffset() * 60;
+  if (tzRule) return tzRule.dst && offset !== tzRule.stdOffsetSeconds ? tzRule.dst : tzRule.std;
+  return offset === 0 ? 'UTC' : `UTC${offset > 0 ? '+' : '-'}${Math.abs(offset / 3600)}`;
 }
 
 /**
