@@ -24,6 +24,8 @@ export interface IntakeResult {
 export class Intake {
   private readonly counter: Counter<'status' | 'category' | 'severity' | 'outcome'>;
   private readonly log: Logger;
+  /** Episodes whose commit is in flight, so concurrent deliveries of one episode are decided in turn. */
+  private readonly pending = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: Store,
@@ -43,6 +45,15 @@ export class Intake {
 
   /** Classifies, dedupes and durably records alerts; resolves once they are on disk, then notifies the engine. */
   async receive(incoming: IncomingAlert[]): Promise<IntakeResult> {
+    // Another request may be committing the same episode right now (an HA pair delivers
+    // twice at once): wait for it, then decide against what is durable. The decision below
+    // runs without an await, so two requests can never both see an episode as new.
+    const keys = incoming.map((a) => a.episode);
+    for (;;) {
+      const waits = keys.map((k) => this.pending.get(k)).filter((p): p is Promise<void> => p !== undefined);
+      if (waits.length === 0) break;
+      await Promise.allSettled(waits);
+    }
     const { playbooks, classification } = this.rules();
     const entries: JournalEntry[] = [];
     const fire: Alert[] = [];
@@ -84,7 +95,13 @@ export class Intake {
       this.counter.inc({ status: a.status, category: boundedCategory(category), severity: boundedSeverity(severity), outcome });
     }
     // Durable first (throws when the disk refuses: the caller answers 503 and Alertmanager retries).
-    await this.store.commit(entries);
+    const commit = this.store.commit(entries);
+    for (const k of batch.keys()) this.pending.set(k, commit);
+    try {
+      await commit;
+    } finally {
+      for (const k of batch.keys()) if (this.pending.get(k) === commit) this.pending.delete(k);
+    }
     for (const ep of resolved) this.engine.onResolved(ep);
     for (const a of fire) this.engine.onFiring(a);
     if (fire.length || resolved.length) this.log.info({ new: outcomes.new, resolved: outcomes.resolved, duplicate: outcomes.duplicate }, 'alerts recorded');

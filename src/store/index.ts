@@ -235,13 +235,12 @@ export class Store {
   }
 
   /**
-   * Applies changes in memory and makes them durable. Resolves once they are fdatasync'ed;
-   * rejects (and sets lastWriteError) when the disk refuses them.
+   * Makes changes durable, then applies them in memory. Resolves once they are fdatasync'ed;
+   * rejects (and sets lastWriteError) when the disk refuses them, leaving memory unchanged,
+   * so what memory says always survives a crash.
    */
   async commit(entries: JournalEntry[]): Promise<void> {
     if (!this.journal) throw new Error('store is not open');
-    for (const e of entries) this.mem.apply(e);
-    this.dirty = true;
     try {
       await this.journal.append(entries.map((e) => JSON.stringify(e)).join('\n'));
       this.lastWriteError = null;
@@ -249,6 +248,8 @@ export class Store {
       this.lastWriteError = (err as NodeJS.ErrnoException).code ?? errorMessage(err);
       throw err;
     }
+    for (const e of entries) this.mem.apply(e);
+    this.dirty = true;
   }
 
   private serialise(): PersistedState {

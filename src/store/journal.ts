@@ -17,11 +17,14 @@ export class Journal {
   private flushing: Promise<void> | null = null;
   /** Entries written (and synced) to the current file. */
   entries = 0;
+  /** Bytes known to be whole, synced entries; a failed write is cut back to here. */
+  private size = 0;
 
   constructor(readonly path: string) {}
 
   async open(): Promise<void> {
     this.fh = await open(this.path, 'a', 0o600);
+    this.size = (await this.fh.stat()).size;
   }
 
   append(line: string): Promise<void> {
@@ -36,13 +39,24 @@ export class Journal {
       while (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];
+        const data = batch.map((p) => p.data).join('');
         try {
           if (!this.fh) throw new Error(`journal ${this.path} is closed`);
-          await this.fh.write(batch.map((p) => p.data).join(''));
+          // write(2) may write part of the buffer (a nearly full disk) without an error: loop
+          // until all of it is written, so the error, if any, surfaces here.
+          const buf = Buffer.from(data, 'utf8');
+          for (let off = 0; off < buf.length; ) {
+            const { bytesWritten } = await this.fh.write(buf, off, buf.length - off);
+            if (bytesWritten <= 0) throw new Error(`journal ${this.path}: write made no progress`);
+            off += bytesWritten;
+          }
           await this.fh.datasync();
+          this.size += buf.length;
           this.entries += batch.length;
           for (const p of batch) p.resolve();
         } catch (err) {
+          // A partial write (disk full) must not leave half a line for the next append to extend.
+          await this.fh?.truncate(this.size).catch(() => undefined);
           for (const p of batch) p.reject(err);
         }
       }

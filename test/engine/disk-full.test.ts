@@ -1,0 +1,71 @@
+/** A full disk: the webhook answers 503 (Alertmanager retries), nothing runs unrecorded, and it recovers. */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { type Service, startService } from '../../src/main.js';
+import { amPayload, rawRequest, recordingServer, tempDir, waitFor } from '../helpers/index.js';
+
+const TOKEN = 'disk-full-token-0123456789';
+let dir: { path: string; cleanup: () => void };
+let mnt = '';
+let mounted = false;
+
+beforeAll(() => {
+  dir = tempDir();
+  mnt = join(dir.path, 'small');
+  mkdirSync(mnt);
+  // A 256 KiB filesystem of our own to fill up; needs root (CAP_SYS_ADMIN) as in CI.
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt], { encoding: 'utf8' });
+  mounted = r.status === 0;
+  if (!mounted) console.warn(`skipping disk-full test: cannot mount a small tmpfs here (${r.stderr.trim() || r.error?.message}); run as root`);
+});
+afterAll(() => {
+  if (mounted) spawnSync('umount', ['-l', mnt]);
+  dir.cleanup();
+});
+
+describe('a full disk', () => {
+  it('answers 503 while the store cannot write, starts nothing, and recovers when space returns', async ({ skip }) => {
+    if (!mounted) skip();
+    const app = await recordingServer();
+    mkdirSync(join(dir.path, 'rules', 'playbooks'), { recursive: true });
+    writeFileSync(
+      join(dir.path, 'rules', 'playbooks', 'p.yml'),
+      `name: fix\nmatch: ['alertname = "Full"']\ncooldown: 1ms\ntarget: [n]\nstrategies:\n  - steps: [ { http: { method: POST, url: "${app.url}/fix/{{ labels.n }}" } } ]\nverify: { within: 100ms }\n`,
+    );
+    const config = loadConfig({
+      cwd: dir.path,
+      env: { PROMEDIC_TOKEN: TOKEN, PROMEDIC_LISTEN_ADDRESS: '127.0.0.1' },
+      flags: { port: '0', 'data-dir': join(mnt, 'data'), rules: join(dir.path, 'rules'), 'log-level': 'silent', 'collection-interval': '1h' },
+    });
+    const svc: Service = await startService(config, pino({ level: 'silent' }));
+    const send = (n: string) =>
+      rawRequest(`${svc.url}/webhook/alertmanager`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify(amPayload([{ labels: { alertname: 'Full', n, pad: 'x'.repeat(20_000) } }])),
+      });
+    try {
+      expect((await send('before')).status).toBe(202);
+      await waitFor(() => app.calls.length === 1);
+      const filler = join(mnt, 'filler');
+      spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k', 'count=1000'], { stdio: 'ignore' });
+      const full = await send('during');
+      expect(full.status).toBe(503);
+      expect(JSON.parse(full.body).error.code).toBe('store_unavailable');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(app.calls).toHaveLength(1);
+
+      rmSync(filler);
+      expect((await send('during')).status).toBe(202); // Alertmanager's retry of the same payload
+      await waitFor(() => app.calls.length === 2);
+      expect(app.calls.map((c) => c.url)).toEqual(['/fix/before', '/fix/during']);
+    } finally {
+      await svc.stop().catch(() => undefined);
+      await app.close();
+    }
+  });
+});
