@@ -26,17 +26,19 @@ export function fingerprintOf(labels: Record<string, string>): string {
   let h = 0xcbf29ce484222325n;
   const prime = 0x100000001b3n;
   const mask = 0xffffffffffffffffn;
-  const feed = (s: string) => {
-    for (const b of Buffer.from(s, 'utf8')) {
+  const feed = (bytes: Iterable<number>) => {
+    for (const b of bytes) {
       h ^= BigInt(b);
       h = (h * prime) & mask;
     }
   };
+  // The separator is the single byte 0xff (not the UTF-8 encoding of U+00FF).
+  const SEP = [0xff];
   for (const name of Object.keys(labels).sort()) {
-    feed(name);
-    feed('\xff');
-    feed(labels[name] as string);
-    feed('\xff');
+    feed(Buffer.from(name, 'utf8'));
+    feed(SEP);
+    feed(Buffer.from(labels[name] as string, 'utf8'));
+    feed(SEP);
   }
   return h.toString(16).padStart(16, '0');
 }

@@ -34,6 +34,7 @@ export function matchingPlaybooks(playbooks: Playbook[], labels: Record<string, 
 
 /** The identity of what a playbook fixes: playbook name plus its target labels' values. */
 export function targetOf(pb: Playbook, labels: Record<string, string>): Record<string, string> {
+  if (pb.target === null) return { ...labels };
   const t: Record<string, string> = {};
   for (const k of pb.target) if (labels[k] !== undefined) t[k] = labels[k] as string;
   return t;

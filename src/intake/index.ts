@@ -14,7 +14,7 @@ import type { Store } from '../store/index.js';
 import type { EpisodeRecord, JournalEntry } from '../store/types.js';
 import type { IncomingAlert } from './alertmanager.js';
 
-export type IntakeOutcome = 'new' | 'duplicate' | 'resolved' | 'resolved_unknown' | 'refiring';
+export type IntakeOutcome = 'new' | 'duplicate' | 'resolved' | 'resolved_unknown';
 
 export interface IntakeResult {
   received: number;
@@ -58,7 +58,7 @@ export class Intake {
     const entries: JournalEntry[] = [];
     const fire: Alert[] = [];
     const resolved: string[] = [];
-    const outcomes: Record<IntakeOutcome, number> = { new: 0, duplicate: 0, resolved: 0, resolved_unknown: 0, refiring: 0 };
+    const outcomes: Record<IntakeOutcome, number> = { new: 0, duplicate: 0, resolved: 0, resolved_unknown: 0 };
     // Within one payload the same episode can appear twice (hand-made payloads): track what this batch changed.
     const batch = new Map<string, EpisodeRecord>();
     for (const a of incoming) {
@@ -69,9 +69,8 @@ export class Intake {
       let outcome: IntakeOutcome;
       let rec: EpisodeRecord;
       if (a.status === 'firing') {
-        if (!prev) outcome = 'new';
-        else if (prev.status === 'resolved') outcome = 'duplicate'; // a late re-send of a resolved episode
-        else outcome = 'duplicate';
+        // A repeat, or a late re-send of an episode that has already resolved: nothing new either way.
+        outcome = prev ? 'duplicate' : 'new';
         rec = prev
           ? { ...prev, lastSeen: a.receivedAt, deliveries: prev.deliveries + 1, annotations: a.annotations }
           : this.newEpisode(alert);

@@ -48,7 +48,8 @@ export interface Playbook {
   category?: string;
   mode: Mode;
   labelRules: Array<{ name: string; re: RegExp }>;
-  target: string[];
+  /** Labels identifying what is fixed; null: all of the alert's labels (the alert itself). */
+  target: string[] | null;
   cooldownMs: number;
   maxConcurrent: number;
   maxRuns?: { count: number; windowMs: number };
@@ -199,9 +200,9 @@ function compilePlaybook(raw: Raw, base: Array<string | number>, p: Problems, so
     ...(raw.category ? { category: raw.category as string } : {}),
     mode: (raw.mode as Mode | undefined) ?? 'enforce',
     labelRules: Object.entries((raw.labels ?? {}) as Record<string, string>).map(([name, re]) => ({ name, re: new RegExp(`^(?:${re})$`) })),
-    target: (raw.target as string[] | undefined) ?? ['alertname', 'instance'],
+    target: (raw.target as string[] | undefined) ?? null,
     cooldownMs: parseDuration((raw.cooldown as string | undefined) ?? '5m'),
-    maxConcurrent: (raw.max_concurrent as number | undefined) ?? 1,
+    maxConcurrent: (raw.max_concurrent as number | undefined) ?? 4,
     ...(mr ? { maxRuns: { count: mr.count, windowMs: parseDuration(mr.window) } } : {}),
     onResolved: (raw.on_resolved as 'finish' | 'cancel' | undefined) ?? 'finish',
     strategyPolicy: (raw.strategy_policy as 'try_next' | 'first_only' | undefined) ?? 'try_next',
