@@ -59,6 +59,7 @@ export const exec: ActionType = {
   run(rendered, ctx) {
     const r = rendered as RenderedExec;
     return new Promise((resolve, reject) => {
+      if (ctx.signal.aborted) return reject(ctx.signal.reason);
       const env: Record<string, string> = {};
       for (const k of INHERITED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k] as string;
       Object.assign(env, r.env);

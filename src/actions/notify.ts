@@ -1,4 +1,4 @@
-import { checkTemplate, render, type TemplateVars } from '../rules/template.js';
+import { checkTemplate, type TemplateVars } from '../rules/template.js';
 import { type RenderedHttp, checkHttpArgs, renderHttp, send } from './http.js';
 import { type ActionType, excerpt, isObject } from './types.js';
 
@@ -20,8 +20,9 @@ export const notify: ActionType = {
   render(args: unknown, vars: TemplateVars): RenderedHttp {
     const a = args as { text?: string; body?: unknown; method?: string };
     const { text, ...rest } = a;
-    const body = rest.body ?? { text: render(text ?? '', vars) };
-    return renderHttp({ ...rest, method: rest.method ?? 'POST', body: rest.body === undefined ? body : rest.body }, vars);
+    // The message template goes in unrendered: renderHttp renders it, once. (Rendering it here
+    // too would expand a label value that itself looks like a template, e.g. {{ env.TOKEN }}.)
+    return renderHttp({ ...rest, method: rest.method ?? 'POST', body: rest.body ?? { text: text ?? '' } }, vars);
   },
   async run(rendered, ctx) {
     const { status } = await send(rendered as RenderedHttp, ctx.signal);

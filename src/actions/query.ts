@@ -16,6 +16,26 @@ export function promqlString(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
+/**
+ * True when every {{ ... }} reference is inside a double-quoted PromQL string (the only
+ * literal promqlString escapes for); false for references in '...', `...` or bare code.
+ */
+export function referencesOnlyInDoubleQuotes(expr: string): boolean {
+  let quote: string | null = null;
+  for (let i = 0; i < expr.length; i++) {
+    const c = expr[i] as string;
+    if (quote) {
+      if (c === '\\' && quote !== '`') i++;
+      else if (c === quote) quote = null;
+      else if (quote !== '"' && expr.startsWith('{{', i)) return false;
+      continue;
+    }
+    if (expr.startsWith('{{', i)) return false;
+    if (c === '"' || c === "'" || c === '`') quote = c;
+  }
+  return true;
+}
+
 function holds(op: Op, a: number, b: number): boolean {
   switch (op) {
     case '>':
@@ -48,6 +68,9 @@ export const query: ActionType = {
       for (const m of checkTemplate(args.expr)) p.push({ path: ['expr'], message: m });
       const syntax = checkPromql(args.expr);
       if (syntax) p.push({ path: ['expr'], message: syntax });
+      if (!referencesOnlyInDoubleQuotes(args.expr)) {
+        p.push({ path: ['expr'], message: 'template references must sit inside double-quoted strings, e.g. {job="{{ labels.job }}"}: alert data is never PromQL code' });
+      }
     }
     const c = args.condition;
     if (c !== undefined) {
@@ -68,7 +91,8 @@ export const query: ActionType = {
   async run(rendered, ctx) {
     const r = rendered as Required<QueryArgs>;
     if (!ctx.prometheusUrl) throw new ActionError('query: no Prometheus configured (prometheus.url)', { retryable: false });
-    const url = new URL('/api/v1/query', ctx.prometheusUrl);
+    // Keep a path prefix (Prometheus behind a proxy at /prometheus).
+    const url = new URL(`${ctx.prometheusUrl.replace(/\/+$/, '')}/api/v1/query`);
     url.searchParams.set('query', r.expr);
     let body: { status: string; error?: string; data?: { resultType: string; result: Array<{ value?: [number, string] }> } };
     try {

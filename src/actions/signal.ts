@@ -26,7 +26,7 @@ export const signal: ActionType = {
       const text = await readFile(r.pidfile, 'utf8').catch((err: NodeJS.ErrnoException) => {
         throw new ActionError(`pidfile ${r.pidfile}: ${err.code}`, { retryable: true });
       });
-      pid = Number.parseInt(text.trim(), 10);
+      pid = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
       if (!Number.isInteger(pid) || pid <= 1) throw new ActionError(`pidfile ${r.pidfile} holds no valid pid`, { retryable: false });
     }
     try {

@@ -73,9 +73,16 @@ export function checkUrlTemplate(tpl: string): string[] {
 export function renderUrl(tpl: string, vars: TemplateVars): URL {
   const m = ORIGIN_RE.exec(tpl);
   if (!m || ANY_BRACES.test(m[2] as string)) throw new TemplateError(`url ${JSON.stringify(tpl)} has no literal origin`);
-  const url = new URL(`${m[1]}://${m[2]}${render(m[3] as string, vars, encodeURIComponent)}`);
+  const rest = render(m[3] as string, vars, encodeURIComponent);
+  const url = new URL(`${m[1]}://${m[2]}${rest}`);
   // Belt and braces: the rendered origin must be exactly the literal one.
   if (url.host !== new URL(`${m[1]}://${m[2]}`).host) throw new TemplateError(`url ${JSON.stringify(tpl)} changed host while rendering`);
+  // encodeURIComponent leaves "." alone, and URL parsing resolves "." and ".." segments (even
+  // as %2E): a value that would move the request to another path is refused.
+  const rawPath = rest.split(/[?#]/)[0] ?? '';
+  if (url.pathname !== (rawPath.startsWith('/') ? rawPath : `/${rawPath}`)) {
+    throw new TemplateError(`url ${JSON.stringify(tpl)}: the rendered path has a "." or ".." segment`);
+  }
   return url;
 }
 
