@@ -39,6 +39,9 @@ export const tcpstat: HostCollector = {
     const counts = new Map<string, number>(Object.values(STATES).map((s) => [s, 0]));
     const v4 = await ctx.read(ctx.proc('net/tcp'));
     countStates(v4, counts);
+    // Each read costs the kernel about a millisecond (it walks the whole socket hash table):
+    // let other work in between.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const v6 = await ctx.readOptional(ctx.proc('net/tcp6'));
     if (v6) countStates(v6, counts);
     return [
