@@ -23,6 +23,10 @@ export function createRegistry(): Registry {
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
     registry.removeSingleMetric(name);
   }
+  // nodejs_eventloop_lag_seconds is measured by waiting for a setImmediate inside every scrape,
+  // which made it half of a scrape's latency; the same information is in the
+  // monitorEventLoopDelay-based nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds.
+  registry.removeSingleMetric('nodejs_eventloop_lag_seconds');
   new Gauge({
     name: 'promedic_build_info',
     help: 'A metric with a constant 1 value labeled by version and Node.js version of promedic.',
