@@ -386,4 +386,92 @@ strategies:
     await post(amPayload([{ labels: { alertname: 'DbDown', service: 'still' } }]));
     await waitFor(() => app.calls.length === 1);
   });
+
+  it('cools down per playbook and target: a new episode for the same target inside the cooldown is skipped', async () => {
+    writeRules(BASIC.replace('cooldown: 1s', 'cooldown: 1h'));
+    await start();
+    const alert = { labels: { alertname: 'DbDown', service: 'api' } };
+    await post(amPayload([alert]));
+    await post(amPayload([{ ...alert, status: 'resolved' }], 'resolved'));
+    await waitFor(() => runs()[0]?.status === 'succeeded');
+    await post(amPayload([{ ...alert, startsAt: '2026-01-01T01:00:00Z' }]));
+    await post(amPayload([{ labels: { alertname: 'DbDown', service: 'other' }, startsAt: '2026-01-01T01:00:00Z' }]));
+    await waitFor(() => app.calls.length === 2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(app.calls.map((c) => c.url)).toEqual(['/admin/db/reset/api', '/admin/db/reset/other']);
+    expect((await get(`${svc?.url}/metrics`)).body).toMatch(/promedic_runs_skipped_total\{playbook="db-reset",reason="cooldown"\} 1/);
+  });
+
+  it('queues runs beyond max_concurrent and skips runs beyond the global rate limit', async () => {
+    writeRules(`
+name: slow
+match: ['alertname = "Busy"']
+max_concurrent: 1
+strategy_policy: first_only
+strategies:
+  - steps: [ { http: { method: POST, url: "APP/work/{{ labels.n }}" } }, { wait: 1ms } ]
+verify: { within: 10s }
+`);
+    await start({}, 'engine: { max_runs_per_minute: 3 }');
+    // Each run holds the single slot while it waits for its alert to resolve.
+    for (const n of ['1', '2', '3', '4']) await post(amPayload([{ labels: { alertname: 'Busy', n } }]));
+    await waitFor(() => app.calls.length === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(app.calls).toHaveLength(1); // the others wait for the single slot
+    expect((await get(`${svc?.url}/metrics`)).body).toMatch(/promedic_runs_queued 2/);
+    expect((await get(`${svc?.url}/metrics`)).body).toMatch(/promedic_runs_skipped_total\{playbook="slow",reason="rate_limited"\} 1/);
+    for (const n of ['1', '2', '3']) {
+      await waitFor(() => app.calls.length === Number(n));
+      await post(amPayload([{ labels: { alertname: 'Busy', n }, status: 'resolved' }], 'resolved'));
+    }
+    await waitFor(() => runs().filter((r) => r.status === 'succeeded').length === 3);
+    expect(app.calls.map((c) => c.url)).toEqual(['/work/1', '/work/2', '/work/3']);
+  });
+
+  it('on_resolved: cancel stops a run that is still acting and rolls back what it did', async () => {
+    writeRules(`
+name: cancellable
+match: ['alertname = "Cancel"']
+on_resolved: cancel
+strategies:
+  - steps:
+      - name: change
+        http: { method: PUT, url: "APP/change" }
+        undo: { http: { method: PUT, url: "APP/revert" } }
+      - name: long wait
+        wait: 30s
+      - name: never
+        http: { method: PUT, url: "APP/never" }
+`);
+    await start();
+    const alert = { labels: { alertname: 'Cancel' } };
+    await post(amPayload([alert]));
+    await waitFor(() => runs()[0]?.steps[1]?.outcome === 'pending');
+    await post(amPayload([{ ...alert, status: 'resolved' }], 'resolved'));
+    const run = await waitFor(() => runs().find((r) => r.status === 'cancelled'));
+    expect(run.error).toMatch(/resolved/);
+    expect(app.calls.map((c) => c.url)).toEqual(['/change', '/revert']);
+    expect(runs()).toHaveLength(1); // no fallback strategy after a cancel
+  });
+
+  it('on_resolved: finish (the default) completes the steps and counts the resolve as verification', async () => {
+    writeRules(`
+name: finishing
+match: ['alertname = "Finish"']
+strategies:
+  - steps:
+      - { name: first, http: { method: PUT, url: "APP/first" } }
+      - { name: pause, wait: 300ms }
+      - { name: second, http: { method: PUT, url: "APP/second" } }
+`);
+    await start();
+    const alert = { labels: { alertname: 'Finish' } };
+    await post(amPayload([alert]));
+    await waitFor(() => app.calls.length === 1);
+    await post(amPayload([{ ...alert, status: 'resolved' }], 'resolved'));
+    const run = await waitFor(() => runs().find((r) => r.status === 'succeeded'));
+    expect(app.calls.map((c) => c.url)).toEqual(['/first', '/second']);
+    expect(run.verification?.outcome).toBe('ok');
+  });
 });
+
