@@ -1,5 +1,4 @@
 import { checkTemplate, checkUrlTemplate, render, renderDeep, renderHeader, renderUrl, templateStrings, type TemplateVars } from '../rules/template.js';
-import { parseDuration } from '../util/duration.js';
 import { ActionError, type ActionType, type Problem, checkKeys, excerpt, isObject } from './types.js';
 
 interface HttpArgs {
@@ -100,4 +99,3 @@ export const http: ActionType = {
   },
 };
 
-export { parseDuration };

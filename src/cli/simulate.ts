@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ACTIONS } from '../actions/index.js';
-import { type Alert, episodeKey, fingerprintOf } from '../alert.js';
+import type { Alert } from '../alert.js';
 import type { Config } from '../config.js';
 import { classify } from '../engine/classify.js';
 import { explainMatch, gate, targetKey, templateVarsFor } from '../engine/plan.js';
@@ -145,4 +145,3 @@ export function formatSimulation(sims: Simulation[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-export { episodeKey, fingerprintOf };

@@ -32,6 +32,17 @@ function adminCall(p: CatalogParams, method: string, path: string, body?: unknow
 
 const retry = { attempts: 3, backoff: 'exponential', initial: '1s', max: '10s' };
 
+/** One knob set through PUT /admin/config, with the undo that puts the previous value back. */
+function setKnob(p: CatalogParams, name: string, key: string, value: unknown, previous: unknown): RawStep[] {
+  return [
+    {
+      name,
+      ...adminCall(p, 'PUT', '/admin/config', { [key]: value }),
+      undo: adminCall(p, 'PUT', '/admin/config', { [key]: previous }),
+    },
+  ];
+}
+
 export const CATALOG: Record<string, { description: string; params: string[]; steps: (p: CatalogParams) => RawStep[] }> = {
   'database.retry': {
     description: 'Retry the database health check with exponential backoff (transient outages).',
@@ -59,13 +70,7 @@ export const CATALOG: Record<string, { description: string; params: string[]; st
   'api.validate_parameters': {
     description: 'Turn on strict request parameter validation in the app.',
     params: ['base_url', 'token_env'],
-    steps: (p) => [
-      {
-        name: 'strict parameter validation',
-        ...adminCall(p, 'PUT', '/admin/config', { validation: 'strict' }),
-        undo: adminCall(p, 'PUT', '/admin/config', { validation: 'normal' }),
-      },
-    ],
+    steps: (p) => setKnob(p, 'strict parameter validation', 'validation', 'strict', 'normal'),
   },
   'memory.clear_caches': {
     description: 'Clear the app\'s caches to release memory.',
@@ -80,45 +85,21 @@ export const CATALOG: Record<string, { description: string; params: string[]; st
   'performance.reduce_concurrency': {
     description: 'Lower the app\'s concurrency limit (restored if the fix fails).',
     params: ['base_url', 'token_env', 'concurrency', 'previous'],
-    steps: (p) => [
-      {
-        name: 'reduce concurrency',
-        ...adminCall(p, 'PUT', '/admin/config', { concurrency: p.concurrency ?? 4 }),
-        undo: adminCall(p, 'PUT', '/admin/config', { concurrency: p.previous ?? 16 }),
-      },
-    ],
+    steps: (p) => setKnob(p, 'reduce concurrency', 'concurrency', p.concurrency ?? 4, p.previous ?? 16),
   },
   'performance.optimize_queries': {
     description: 'Switch the app to its optimised query plan / smaller batches.',
     params: ['base_url', 'token_env', 'batch_size', 'previous'],
-    steps: (p) => [
-      {
-        name: 'smaller batches',
-        ...adminCall(p, 'PUT', '/admin/config', { batch_size: p.batch_size ?? 50 }),
-        undo: adminCall(p, 'PUT', '/admin/config', { batch_size: p.previous ?? 200 }),
-      },
-    ],
+    steps: (p) => setKnob(p, 'smaller batches', 'batch_size', p.batch_size ?? 50, p.previous ?? 200),
   },
   'validation.strengthen': {
     description: 'Turn on strict input validation in the app.',
     params: ['base_url', 'token_env'],
-    steps: (p) => [
-      {
-        name: 'strict validation',
-        ...adminCall(p, 'PUT', '/admin/config', { validation: 'strict' }),
-        undo: adminCall(p, 'PUT', '/admin/config', { validation: 'normal' }),
-      },
-    ],
+    steps: (p) => setKnob(p, 'strict validation', 'validation', 'strict', 'normal'),
   },
   'validation.sanitize': {
     description: 'Turn on input sanitisation in the app.',
     params: ['base_url', 'token_env'],
-    steps: (p) => [
-      {
-        name: 'sanitise input',
-        ...adminCall(p, 'PUT', '/admin/config', { sanitize: true }),
-        undo: adminCall(p, 'PUT', '/admin/config', { sanitize: false }),
-      },
-    ],
+    steps: (p) => setKnob(p, 'sanitise input', 'sanitize', true, false),
   },
 };

@@ -70,9 +70,8 @@ export class Memory {
         this.episodes.set(e.v.key, e.v);
         break;
       case 'run':
-        // Map order is insertion order: delete + set keeps runs ordered by last start.
-        if (!this.runs.has(e.v.id)) this.runs.set(e.v.id, e.v);
-        else this.runs.set(e.v.id, e.v);
+        // Map order is insertion order: an update keeps a run's place, so runs stay in start order.
+        this.runs.set(e.v.id, e.v);
         break;
       case 'cooldown':
         this.cooldowns.set(e.k, e.until);

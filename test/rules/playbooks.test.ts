@@ -19,21 +19,7 @@ describe('promedic check', () => {
     const dir = tempDir();
     try {
       const f = join(dir.path, 'bad.yml');
-      writeFileSync(
-        f,
-        [
-          'name: Bad Name',
-          'match: ["alertname"]',
-          'cooldown: soon',
-          'strategies:',
-          '  - steps:',
-          '      - http: { url: "http://{{ labels.host }}/x" }',
-          '      - query: { expr: "rate(x[5m]" }',
-          '      - exec: { argv: [rm, "{{ secrets.x }}"] }',
-          '      - teleport: {}',
-          '',
-        ].join('\n'),
-      );
+      writeFileSync(f, badPlaybook('Bad Name', 'soon'));
       const r = runCli(['check', f]);
       expect(r.code).toBe(1);
       const lines = r.stderr.trim().split('\n');
@@ -44,7 +30,7 @@ describe('promedic check', () => {
         ]),
       );
       // Schema errors stop compilation of the playbook; fix them and the step problems show.
-      writeFileSync(f, readFix());
+      writeFileSync(f, badPlaybook('bad', '5m'));
       const r2 = runCli(['check', f]);
       expect(r2.code).toBe(1);
       const l2 = r2.stderr.trim().split('\n');
@@ -64,11 +50,12 @@ describe('promedic check', () => {
   });
 });
 
-function readFix(): string {
+/** A playbook with problems in every step; `name` and `cooldown` decide whether the schema passes. */
+function badPlaybook(name: string, cooldown: string): string {
   return [
-    'name: bad',
+    `name: ${name}`,
     'match: ["alertname"]',
-    'cooldown: 5m',
+    `cooldown: ${cooldown}`,
     'strategies:',
     '  - steps:',
     '      - http: { url: "http://{{ labels.host }}/x" }',
