@@ -291,6 +291,12 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 
   const credentials = token !== null || basic !== null;
   const address = input.listen.address ?? (credentials ? '0.0.0.0' : '127.0.0.1');
+  // Anyone who can reach the webhook can make playbooks run: without credentials, loopback only.
+  if (!credentials && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(address)) {
+    throw new ConfigError([
+      `${sources['listen.address'] ?? 'config'}: listen.address: ${address} is reachable from other hosts, which needs credentials (auth.token, PROMEDIC_TOKEN, auth.token_file or auth.basic); without them promedic listens on 127.0.0.1 only`,
+    ]);
+  }
   if (!input.listen.address) sources['listen.address'] = credentials ? 'defaults (credentials configured)' : 'defaults (no credentials: loopback only)';
 
   return {

@@ -118,9 +118,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   if (!config.token && !config.basic) {
     log.warn(
       { address: config.listen.address },
-      config.listen.address === '127.0.0.1' || config.listen.address === '::1' || config.listen.address === 'localhost'
-        ? 'no credentials configured (auth.token / PROMEDIC_TOKEN / auth.token_file / auth.basic): listening on 127.0.0.1 only'
-        : 'no credentials configured, yet listening beyond loopback: anyone who can reach this port can use the API',
+      'no credentials configured (auth.token / PROMEDIC_TOKEN / auth.token_file / auth.basic): listening on loopback only',
     );
   }
   log.info(

@@ -1,10 +1,10 @@
 /** The built `promedic` program, run as users run it. */
 import { connect } from 'node:net';
 import { createServer } from 'node:http';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { get, runCli, startCli, tempDir } from './helpers/index.js';
+import { get, runCli, startCli, tempDir, waitFor } from './helpers/index.js';
 
 let dir: { path: string; cleanup: () => void };
 beforeEach(() => {
@@ -138,6 +138,27 @@ describe('promedic CLI', () => {
     try {
       expect(svc.output()).toContain('"interval":"1s"');
       expect(existsSync(join(dir.path, 'data', 'state.json'))).toBe(true);
+    } finally {
+      svc.child.kill('SIGTERM');
+      await svc.exited;
+    }
+  });
+
+  it('reloads rules on SIGHUP, keeping the previous rules when the new ones are broken', async () => {
+    const rules = join(dir.path, 'rules', 'playbooks');
+    mkdirSync(rules, { recursive: true });
+    writeFileSync(join(rules, 'a.yml'), 'name: a\nmatch: [\'alertname = "A"\']\nstrategies:\n  - steps: [ { wait: 1ms } ]\n');
+    const svc = await startCli(['--data-dir', join(dir.path, 'data'), '--rules', join(dir.path, 'rules')]);
+    try {
+      expect((await get(`${svc.url}/metrics`)).body).toMatch(/^promedic_playbooks 1$/m);
+      writeFileSync(join(rules, 'b.yml'), 'name: b\nmatch: [\'alertname = "B"\']\nstrategies:\n  - steps: [ { wait: 1ms } ]\n');
+      svc.child.kill('SIGHUP');
+      await waitFor(async () => /^promedic_playbooks 2$/m.test((await get(`${svc.url}/metrics`)).body), 5000, 'the reload');
+      writeFileSync(join(rules, 'c.yml'), 'name: c\nmatch: []\n');
+      svc.child.kill('SIGHUP');
+      await waitFor(async () => /^promedic_rules_last_reload_successful 0$/m.test((await get(`${svc.url}/metrics`)).body), 5000, 'the failed reload');
+      expect((await get(`${svc.url}/metrics`)).body).toMatch(/^promedic_playbooks 2$/m);
+      expect(svc.output()).toMatch(/c\.yml:2: match: must NOT have fewer than 1 items/);
     } finally {
       svc.child.kill('SIGTERM');
       await svc.exited;

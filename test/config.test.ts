@@ -135,4 +135,11 @@ describe('config', () => {
     const c = loadConfig({ cwd: dir.path, env: { PROMEDIC_TOKEN: 's3cret-s3cret-s3cret', PROMEDIC_LISTEN_ADDRESS: '127.0.0.2' } });
     expect(c.listen.address).toBe('127.0.0.2');
   });
+
+  it('refuses to listen beyond loopback without credentials', () => {
+    expect(problems(() => loadConfig({ cwd: dir.path, env: { PROMEDIC_LISTEN_ADDRESS: '0.0.0.0' } }))).toEqual([
+      expect.stringMatching(/^env PROMEDIC_LISTEN_ADDRESS: listen\.address: 0\.0\.0\.0 is reachable from other hosts, which needs credentials/),
+    ]);
+    expect(loadConfig({ cwd: dir.path, env: { PROMEDIC_LISTEN_ADDRESS: '127.0.0.2' } }).listen.address).toBe('127.0.0.2');
+  });
 });

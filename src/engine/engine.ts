@@ -374,7 +374,8 @@ export class Engine {
       if (!resolved) return { ok: false, detail: `the alert did not resolve within ${pb.verify.withinMs / 1000}s` };
     }
     if (pb.verify.query) {
-      const poll = this.o.verifyPollMs ?? 5000;
+      // Every 5 s, or a tenth of the window when it is short.
+      const poll = this.o.verifyPollMs ?? Math.min(5000, Math.max(500, pb.verify.withinMs / 10));
       let last = '';
       for (;;) {
         const rec = this.stepRecord(pb.verify.query);

@@ -1,0 +1,144 @@
+/**
+ * Verification by PromQL against the real Prometheus (Debian's package): a playbook's fix is
+ * kept only when Prometheus sees the metric recover, and rolled back when it does not.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { type Service, startService } from '../../src/main.js';
+import type { RunRecord } from '../../src/store/types.js';
+import { amPayload, rawRequest, requireBinary, tempDir, waitFor } from '../helpers/index.js';
+
+const TOKEN = 'prometheus-e2e-token-0123456789';
+const bin = requireBinary('prometheus', 'prometheus');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createNetServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+describe.runIf(bin)('verification against a real Prometheus', () => {
+  let dir: { path: string; cleanup: () => void };
+  let prom: ChildProcess | null = null;
+  let promUrl = '';
+  let promLog = '';
+  let app: Server;
+  let appPort = 0;
+  // The app's error gauge per service; PUT /fix/<service> zeroes it unless the service is "stubborn".
+  const errors: Record<string, number> = { billing: 7, stubborn: 7 };
+  const calls: string[] = [];
+  let svc: Service;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    app = createServer((req, res) => {
+      calls.push(`${req.method} ${req.url}`);
+      const fix = /^\/fix\/(\w+)$/.exec(req.url ?? '');
+      if (req.method === 'PUT' && fix) {
+        if (fix[1] !== 'stubborn') errors[fix[1] as string] = 0;
+        res.end('ok');
+        return;
+      }
+      if (req.method === 'PUT' && req.url?.startsWith('/undo/')) {
+        res.end('ok');
+        return;
+      }
+      res.setHeader('content-type', 'text/plain; version=0.0.4');
+      res.end(`# TYPE demo_db_errors gauge\n${Object.entries(errors).map(([s, v]) => `demo_db_errors{service="${s}"} ${v}`).join('\n')}\n`);
+    });
+    await new Promise<void>((r) => app.listen(0, '127.0.0.1', () => r()));
+    appPort = (app.address() as { port: number }).port;
+
+    const port = await freePort();
+    promUrl = `http://127.0.0.1:${port}`;
+    const cfg = join(dir.path, 'prometheus.yml');
+    writeFileSync(cfg, `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:${appPort}']\n`);
+    prom = spawn(bin as string, [`--config.file=${cfg}`, `--storage.tsdb.path=${join(dir.path, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    prom.stderr?.on('data', (d: Buffer) => (promLog += d.toString()));
+    // Ready, and the first scrape in (Prometheus hands out targets on a 5 s tick).
+    await waitFor(
+      async () => {
+        const r = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('demo_db_errors')}`);
+        const body = (await r.json()) as { data?: { result?: unknown[] } };
+        return (body.data?.result?.length ?? 0) === 2;
+      },
+      30_000,
+      'Prometheus to scrape the app',
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${promLog.slice(-2000)}`);
+    });
+
+    mkdirSync(join(dir.path, 'rules', 'playbooks'), { recursive: true });
+    writeFileSync(
+      join(dir.path, 'rules', 'playbooks', 'db.yml'),
+      `
+name: db-errors
+match: ['alertname = "DbErrors"']
+target: [alertname, service]
+strategy_policy: first_only
+strategies:
+  - steps:
+      - name: fix
+        http: { method: PUT, url: "http://127.0.0.1:${appPort}/fix/{{ labels.service }}" }
+        undo: { http: { method: PUT, url: "http://127.0.0.1:${appPort}/undo/{{ labels.service }}" } }
+verify:
+  resolved: false
+  within: 8s
+  query:
+    expr: 'max(demo_db_errors{service="{{ labels.service }}"})'
+    condition: { op: '==', value: 0 }
+`,
+    );
+    const config = loadConfig({
+      cwd: dir.path,
+      env: { PROMEDIC_TOKEN: TOKEN, PROMEDIC_LISTEN_ADDRESS: '127.0.0.1', PROMEDIC_PROMETHEUS_URL: promUrl },
+      flags: { port: '0', 'log-level': 'silent', 'collection-interval': '1h' },
+    });
+    svc = await startService(config, pino({ level: 'silent' }));
+  }, 60_000);
+
+  afterAll(async () => {
+    await svc?.stop();
+    prom?.kill('SIGTERM');
+    await new Promise((r) => (prom && prom.exitCode === null ? prom.once('exit', r) : r(null)));
+    await new Promise((r) => app?.close(r));
+    dir?.cleanup();
+  });
+
+  const post = (service: string) =>
+    rawRequest(`${svc.url}/webhook/alertmanager`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify(amPayload([{ labels: { alertname: 'DbErrors', service } }])),
+    });
+  const runFor = (service: string) => [...svc.ctx.store.mem.runs.values()].find((r: RunRecord) => r.target.service === service);
+
+  it('keeps a fix once Prometheus sees the metric recover', async () => {
+    expect((await post('billing')).status).toBe(202);
+    const run = await waitFor(() => (runFor('billing')?.status === 'succeeded' ? runFor('billing') : null), 20_000, 'the run to verify');
+    expect(run.verification).toMatchObject({ method: 'query', outcome: 'ok' });
+    expect(run.verification?.detail).toMatch(/max\(demo_db_errors\{service="billing"\}\) -> \[0\]/);
+    expect(calls).toContain('PUT /fix/billing');
+    expect(calls).not.toContain('PUT /undo/billing');
+  }, 30_000);
+
+  it('rolls a fix back when Prometheus never sees the metric recover', async () => {
+    expect((await post('stubborn')).status).toBe(202);
+    const run = await waitFor(() => (runFor('stubborn')?.status === 'failed' ? runFor('stubborn') : null), 20_000, 'the run to fail');
+    expect(run.verification?.outcome).toBe('failed');
+    expect(run.verification?.detail).toMatch(/query did not hold within 8s.*-> \[7\]/);
+    expect(run.rollback?.map((s) => s.outcome)).toEqual(['ok']);
+    expect(calls).toContain('PUT /undo/stubborn');
+  }, 30_000);
+});
