@@ -4,13 +4,16 @@ import { createServer } from 'node:http';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { get, runCli, startCli, tempDir, waitFor } from './helpers/index.js';
+import { get, killAll, runCli, startCli, tempDir, waitFor } from './helpers/index.js';
 
 let dir: { path: string; cleanup: () => void };
 beforeEach(() => {
   dir = tempDir();
 });
-afterEach(() => dir.cleanup());
+afterEach(async () => {
+  await killAll();
+  dir.cleanup();
+});
 
 describe('promedic CLI', () => {
   it('prints help and version and exits 0', () => {

@@ -2,14 +2,17 @@
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { amPayload, rawRequest, startCli, tempDir, waitFor } from '../helpers/index.js';
+import { amPayload, killAll, rawRequest, startCli, tempDir, waitFor } from '../helpers/index.js';
 
 const TOKEN = 'crash-test-token-0123456789';
 let dir: { path: string; cleanup: () => void };
 beforeEach(() => {
   dir = tempDir();
 });
-afterEach(() => dir.cleanup());
+afterEach(async () => {
+  await killAll();
+  dir.cleanup();
+});
 
 async function runs(url: string): Promise<Array<{ id: string; status: string; steps: Array<{ name: string; outcome: string }>; rollback?: Array<{ outcome: string }> }>> {
   const r = await rawRequest(`${url}/api/v1/runs`, { headers: { authorization: `Bearer ${TOKEN}` } });

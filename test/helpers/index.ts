@@ -27,6 +27,20 @@ export function runCli(args: string[], opts: { cwd?: string; env?: Record<string
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Every promedic started by startCli; killAll() ends those still running (call it in afterEach). */
+const started = new Set<ChildProcess>();
+export async function killAll(): Promise<void> {
+  const waits: Array<Promise<unknown>> = [];
+  for (const c of started) {
+    if (c.exitCode === null && c.signalCode === null) {
+      waits.push(new Promise((r) => c.once('exit', r)));
+      c.kill('SIGKILL');
+    }
+  }
+  started.clear();
+  await Promise.all(waits);
+}
+
 export interface Running {
   child: ChildProcess;
   url: string;
@@ -43,6 +57,7 @@ export async function startCli(args: string[], opts: { cwd?: string; env?: Recor
     env: { ...env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  started.add(child);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -50,7 +65,10 @@ export async function startCli(args: string[], opts: { cwd?: string; env?: Recor
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`promedic did not start in time:\n${out}`)), 20_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`promedic did not start in time:\n${out}`));
+    }, 20_000);
     const check = () => {
       const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
       if (m) {
