@@ -395,6 +395,8 @@ export class Engine {
 
   private waitResolved(episode: string, ms: number, signal: AbortSignal): Promise<boolean> {
     if (this.store.mem.episodes.get(episode)?.status === 'resolved') return Promise.resolve(true);
+    // An 'abort' listener added to an already-aborted signal never fires: check first.
+    if (signal.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       const set = this.resolvedWaiters.get(episode) ?? new Set();
       this.resolvedWaiters.set(episode, set);
