@@ -33,7 +33,7 @@ import { loadConfig } from '../src/config.js';
 import { errorMessage } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
 import { COLLECTORS } from '../src/metrics/collectors/index.js';
-import { HostMetrics } from '../src/metrics/host.js';
+import { HostMetrics, collectorOptions } from '../src/metrics/host.js';
 import { createRegistry } from '../src/metrics/registry.js';
 import { VERSION } from '../src/version.js';
 
@@ -513,19 +513,7 @@ async function eventLoopPhase(opts: Options): Promise<EventLoopResult> {
   const collectors = COLLECTORS.filter((c) => !disabled.has(c.name));
   const host = new HostMetrics({
     collectors,
-    options: {
-      procfs: config.paths.procfs,
-      sysfs: config.paths.sysfs,
-      rootfs: config.paths.rootfs,
-      filesystem: {
-        mountPointsExclude: new RegExp(config.collection.filesystem.mount_points_exclude),
-        fsTypesExclude: new RegExp(config.collection.filesystem.fs_types_exclude),
-        timeoutMs: config.timeoutMs,
-      },
-      diskstats: { deviceExclude: new RegExp(config.collection.diskstats.device_exclude) },
-      netdev: { deviceExclude: new RegExp(config.collection.netdev.device_exclude) },
-      textfileDirectory: config.collection.textfile.directory ?? null,
-    },
+    options: collectorOptions(config),
     intervalMs: config.intervalMs,
     timeoutMs: config.timeoutMs,
     logger,
@@ -851,6 +839,14 @@ interface Facts {
   promedic: string;
   nodeExporter: string;
   clockTicksPerSecond: number;
+  /** The commit the run was built from, and the files under src/ that differed from it. */
+  gitCommit: string | null;
+  gitDirtySrc: string[];
+}
+
+function git(args: string[]): string | null {
+  const r = spawnSync('git', args, { cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
 }
 
 function machineFacts(nodeExporter: string): Facts {
@@ -869,6 +865,8 @@ function machineFacts(nodeExporter: string): Facts {
     promedic: VERSION,
     nodeExporter: /version (\S+)/.exec(vText)?.[1] ?? vText.split('\n')[0] ?? 'unknown',
     clockTicksPerSecond: CLK_TCK,
+    gitCommit: git(['rev-parse', 'HEAD']),
+    gitDirtySrc: (git(['status', '--porcelain', '--', 'src']) ?? '').split('\n').filter(Boolean),
   };
 }
 
@@ -907,6 +905,7 @@ async function main(): Promise<void> {
   log(
     `machine: ${facts.nproc} CPUs (${facts.cpuModel}), ${(facts.memTotalBytes / 2 ** 30).toFixed(1)} GiB RAM, ${facts.kernel}, node ${facts.node}, CLK_TCK ${facts.clockTicksPerSecond}`,
   );
+  log(`commit ${facts.gitCommit ?? 'unknown'}${facts.gitDirtySrc.length ? ` with uncommitted changes under src/: ${facts.gitDirtySrc.join(', ')}` : ''}`);
   log(`options: ${JSON.stringify(opts)}`);
 
   log(`\n[1/3] event-loop delay during collection cycles (in-process, ${opts.cycles} cycles, ${opts.pauseMs} ms apart)`);
@@ -1036,6 +1035,7 @@ async function main(): Promise<void> {
   ];
 
   log('\nResults');
+  log(`commit ${facts.gitCommit ?? 'unknown'}${facts.gitDirtySrc.length ? ' (src/ had uncommitted changes)' : ''}`);
   log(`machine: ${facts.nproc} × ${facts.cpuModel}, ${(facts.memTotalBytes / 2 ** 30).toFixed(1)} GiB, ${facts.kernel}; node ${facts.node}; node_exporter ${facts.nodeExporter}`);
   log(
     `during the idle/RSS run the whole machine was ${idle.machine.busyPercentOfAllCores} % busy (all cores), steal ${idle.machine.stealPercent} %; ` +
