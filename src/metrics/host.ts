@@ -17,6 +17,8 @@ export interface HostMetricsOptions {
   timeoutMs: number;
   logger: Logger;
   registry: Registry;
+  /** Called with every cycle's families (the embedded monitor evaluates on them). */
+  onCycle?: (families: Family[], t: number) => void;
 }
 
 interface Outcome {
@@ -54,7 +56,8 @@ function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export class HostMetrics {
   private readonly opts: HostMetricsOptions;
   private readonly log: Logger;
-  private text = '';
+  /** The last cycle's exposition, encoded once per cycle rather than once per scrape. */
+  private text: Buffer = Buffer.alloc(0);
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
@@ -176,15 +179,21 @@ export class HostMetrics {
       }
     });
     families.push(compatDuration, compatSuccess);
-    this.text = render(families);
+    this.text = Buffer.from(render(families), 'utf8');
+    try {
+      this.opts.onCycle?.(families, Date.now());
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'cycle listener failed');
+    }
     this.cycles++;
     this.lastCycleEnd = Date.now();
   }
 
-  /** The exposition text for a scrape: the cached cycle plus the few families that must be live. */
-  exposition(): string {
+  /** The exposition for a scrape, as buffers: the cached cycle, then the few families that must be live. */
+  exposition(): Buffer[] {
     const live: Family[] = [];
     for (const c of this.opts.collectors) if (c.scrape) live.push(...c.scrape());
-    return live.length ? this.text + render(live) : this.text;
+    return live.length ? [this.text, Buffer.from(render(live), 'utf8')] : [this.text];
   }
+
 }
