@@ -36,6 +36,13 @@ export interface ConfigInput {
   engine: { dry_run: boolean; paused: boolean; max_runs_per_minute: number; max_in_flight: number };
   prometheus: { url?: string };
   history: { max_runs: number; episode_retention: string };
+  instance?: string;
+  monitor: {
+    enabled: boolean;
+    defer_to_alertmanager: boolean;
+    overrides: Record<string, { above?: number; below?: number; clear?: number; for?: string; severity?: string; disabled?: boolean }>;
+  };
+  targets: Array<{ name: string; url: string; interval?: string }>;
 }
 
 /** The resolved configuration every part receives. Durations in milliseconds, paths absolute. */
@@ -79,6 +86,8 @@ export const DEFAULTS: ConfigInput = Object.freeze({
   engine: { dry_run: false, paused: false, max_runs_per_minute: 30, max_in_flight: 10 },
   prometheus: {},
   history: { max_runs: 1000, episode_retention: '24h' },
+  monitor: { enabled: true, defer_to_alertmanager: false, overrides: {} },
+  targets: [],
 }) as ConfigInput;
 
 /** Environment variables and the config path each sets. Anything else named PROMEDIC_* is an error (a typo). */

@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import type { Engine } from './engine/engine.js';
 import type { Intake } from './intake/index.js';
 import type { RuleManager } from './rules/index.js';
+import type { Monitor } from './monitor/monitor.js';
 import type { HostMetrics } from './metrics/host.js';
 import type { Store } from './store/index.js';
 
@@ -17,5 +18,6 @@ export interface Context {
   readonly rules: RuleManager;
   readonly engine: Engine;
   readonly intake: Intake;
+  readonly monitor: Monitor;
   readonly now: () => number;
 }

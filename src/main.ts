@@ -16,6 +16,10 @@ import { Store } from './store/index.js';
 import { Engine } from './engine/engine.js';
 import { Intake } from './intake/index.js';
 import { RuleManager } from './rules/index.js';
+import { Monitor } from './monitor/monitor.js';
+import { TargetScraper } from './monitor/targets.js';
+import { parseDuration } from './util/duration.js';
+import { hostname } from 'node:os';
 import { VERSION } from './version.js';
 
 export interface Service {
@@ -60,7 +64,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   for (const n of store.notices) log.error({ notice: n }, 'store');
   if (config.engine.paused && !store.mem.paused) await store.commit([{ op: 'paused', v: true }]);
 
-  const rules = new RuleManager(config.rules_dir, logger, registry);
+  const rules = new RuleManager(config.rules_dir, logger, registry, config.monitor.overrides);
   const ruleErrors = rules.reload();
   if (ruleErrors.length) {
     // At start there are no previous rules to keep: refuse to run with a broken rules dir.
@@ -78,6 +82,28 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     prometheusUrl: config.prometheus.url ?? null,
   });
   const intake = new Intake(store, engine, () => rules.current, logger, registry);
+  const monitor = new Monitor({
+    rules: config.monitor.enabled ? rules.current.monitors : [],
+    // Known once the port is bound; a placeholder until then (no cycle runs before).
+    instance: config.instance ?? `${hostname()}:${config.listen.port}`,
+    logger,
+    registry,
+    intervalMs: config.intervalMs,
+    send: (alerts) => intake.receive(alerts),
+    ...(config.monitor.defer_to_alertmanager
+      ? {
+          deferTo: (labels: Record<string, string>) =>
+            [...store.mem.episodes.values()].some((e) => e.status === 'firing' && e.source === 'alertmanager' && e.alertname === labels.alertname),
+        }
+      : {}),
+  });
+  rules.onReload = (r) => monitor.setRules(config.monitor.enabled ? r.monitors : []);
+  const targets = new TargetScraper(
+    config.targets.map((t) => ({ name: t.name, url: t.url, intervalMs: t.interval ? parseDuration(t.interval) : config.intervalMs })),
+    (target, families, t) => monitor.ingest(families, t, { service: target.name }),
+    logger,
+    registry,
+  );
 
   const disabled = new Set(config.collection.disable);
   const host = new HostMetrics({
@@ -87,9 +113,13 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     timeoutMs: config.timeoutMs,
     logger,
     registry,
+    onCycle: (families, t) => {
+      monitor.ingest(families, t);
+      void monitor.evaluate(t);
+    },
   });
 
-  const ctx: Context = { config, logger, registry, store, host, rules, engine, intake, now: Date.now };
+  const ctx: Context = { config, logger, registry, store, host, rules, engine, intake, monitor, now: Date.now };
   let stopping = false;
   const app = createApp(ctx, { ready: () => host.cycles > 0 && !stopping });
   const { createServer } = await import('node:http');
@@ -105,8 +135,10 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     throw err;
   }
   const bound = server.address() as AddressInfo;
+  if (!config.instance) monitor.instance = `${hostname()}:${bound.port}`;
   const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   try {
+    targets.start();
     await host.start();
     await engine.recover();
   } catch (err) {
@@ -150,8 +182,9 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       force.unref();
       await closed;
       clearTimeout(force);
-      await engine.stop();
+      targets.stop();
       await host.stop();
+      await engine.stop();
       await store.close();
       log.info('stopped');
     })();

@@ -10,11 +10,13 @@ import { parseDocument } from 'yaml';
 import type { ClassificationRule } from '../engine/classify.js';
 import { lineOf } from '../util/yaml.js';
 import { parseMatcher } from './matcher.js';
+import { type MonitorRule, type Override, loadMonitors } from '../monitor/rules.js';
 import { type Playbook, loadRules } from './playbook.js';
 
 export interface Rules {
   playbooks: Playbook[];
   classification: ClassificationRule[];
+  monitors: MonitorRule[];
 }
 
 /** <rules_dir>/classification.yml: `- match: [...]  category: database` entries. Optional. */
@@ -50,7 +52,9 @@ export function loadClassification(rulesDir: string): { rules: ClassificationRul
 }
 
 export class RuleManager {
-  current: Rules = { playbooks: [], classification: [] };
+  current: Rules = { playbooks: [], classification: [], monitors: [] };
+  /** Called after every successful (re)load. */
+  onReload: ((rules: Rules) => void) | null = null;
   lastErrors: string[] = [];
   private readonly ok: Gauge;
   private readonly ts: Gauge;
@@ -60,6 +64,7 @@ export class RuleManager {
     private readonly rulesDir: string,
     logger: Logger,
     registry: Registry,
+    private readonly monitorOverrides: Record<string, Override> = {},
   ) {
     this.log = logger.child({ component: 'rules' });
     this.ok = new Gauge({ name: 'promedic_rules_last_reload_successful', help: 'Whether the last rules (re)load succeeded (1) or kept the previous rules (0).', registers: [registry] });
@@ -72,18 +77,20 @@ export class RuleManager {
   reload(): string[] {
     const pb = loadRules(this.rulesDir);
     const cl = loadClassification(this.rulesDir);
-    const errors = [...pb.errors, ...cl.errors];
+    const mo = loadMonitors(join(this.rulesDir, 'monitors'), this.monitorOverrides);
+    const errors = [...pb.errors, ...cl.errors, ...mo.errors];
     if (errors.length) {
       this.ok.set(0);
       this.lastErrors = errors;
       for (const e of errors) this.log.error({ problem: e }, 'invalid rules; keeping the previous rules');
       return errors;
     }
-    this.current = { playbooks: pb.rules.playbooks, classification: cl.rules };
+    this.current = { playbooks: pb.rules.playbooks, classification: cl.rules, monitors: mo.rules };
+    this.onReload?.(this.current);
     this.lastErrors = [];
     this.ok.set(1);
     this.ts.set(Date.now() / 1000);
-    this.log.info({ playbooks: this.current.playbooks.map((p) => p.name), dir: this.rulesDir }, 'rules loaded');
+    this.log.info({ playbooks: this.current.playbooks.map((p) => p.name), monitors: this.current.monitors.map((m) => m.alert), dir: this.rulesDir }, 'rules loaded');
     return [];
   }
 }

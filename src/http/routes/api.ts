@@ -83,6 +83,11 @@ export function apiRoutes(ctx: Context): Router {
     res.json({ paused: ctx.engine.paused, rules_errors: ctx.rules.lastErrors, playbooks });
   });
 
+  r.get('/api/v1/alerts', (_req: Request, res: Response) => {
+    const episodes = [...ctx.store.mem.episodes.values()].filter((e) => e.status === 'firing');
+    res.json({ monitor: ctx.monitor.active(), firing_episodes: episodes });
+  });
+
   r.post('/api/v1/pause', async (_req: Request, res: Response) => {
     await ctx.engine.setPaused(true);
     res.json({ paused: true });
