@@ -165,7 +165,10 @@ export function loadMonitors(dir: string, overrides: Record<string, Override> = 
       const problems: Array<[Array<string | number>, string]> = [];
       const expr = compileExpr(r.expr as Raw, [...base, 'expr'], problems);
       const o = overrides[r.alert as string] ?? {};
-      if (o.disabled) return;
+      if (o.disabled) {
+        seen.add(r.alert as string);
+        return;
+      }
       const above = o.above ?? (o.below === undefined ? (r.above as number | undefined) : undefined);
       const below = o.below ?? (o.above === undefined ? (r.below as number | undefined) : undefined);
       if ((above === undefined) === (below === undefined)) problems.push([base, 'needs exactly one of above or below']);
@@ -175,7 +178,10 @@ export function loadMonitors(dir: string, overrides: Record<string, Override> = 
       if (problems.length) return;
       const op = above !== undefined ? 'above' : 'below';
       const threshold = (above ?? below) as number;
-      const clear = o.clear ?? (r.clear as number | undefined) ?? threshold;
+      // An overridden threshold keeps the file's clear level only if it is still on the safe side.
+      const fileClear = r.clear as number | undefined;
+      const fileClearFits = fileClear !== undefined && (op === 'above' ? fileClear <= threshold : fileClear >= threshold);
+      const clear = o.clear ?? (fileClearFits ? fileClear : threshold);
       if ((op === 'above' && clear > threshold) || (op === 'below' && clear < threshold)) {
         errors.push(`${at([...base, 'clear'])}: ${base.join('.')}.clear: must be on the safe side of the threshold (${op} ${threshold})`);
         return;
