@@ -43,6 +43,7 @@ export interface ConfigInput {
     overrides: Record<string, { above?: number; below?: number; clear?: number; for?: string; severity?: string; disabled?: boolean }>;
   };
   targets: Array<{ name: string; url: string; interval?: string }>;
+  emergency: { severities: string[]; notify_url?: string };
 }
 
 /** The resolved configuration every part receives. Durations in milliseconds, paths absolute. */
@@ -88,6 +89,7 @@ export const DEFAULTS: ConfigInput = Object.freeze({
   history: { max_runs: 1000, episode_retention: '24h' },
   monitor: { enabled: true, defer_to_alertmanager: false, overrides: {} },
   targets: [],
+  emergency: { severities: ['critical'] },
 }) as ConfigInput;
 
 /** Environment variables and the config path each sets. Anything else named PROMEDIC_* is an error (a typo). */

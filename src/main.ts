@@ -80,6 +80,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     maxInFlight: config.engine.max_in_flight,
     dryRun: config.engine.dry_run,
     prometheusUrl: config.prometheus.url ?? null,
+    emergencySeverities: config.emergency.severities,
+    emergencyNotifyUrl: config.emergency.notify_url ?? null,
   });
   const intake = new Intake(store, engine, () => rules.current, logger, registry);
   const monitor = new Monitor({

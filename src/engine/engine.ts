@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { ACTIONS, ActionError } from '../actions/index.js';
+import { send } from '../actions/http.js';
 import { sleep } from '../actions/types.js';
 import type { Alert } from '../alert.js';
 import { errorMessage } from '../errors.js';
@@ -27,6 +28,10 @@ export interface EngineOptions {
   /** Global dry-run: every playbook behaves as `mode: dry-run`. */
   dryRun: boolean;
   prometheusUrl: string | null;
+  /** Severities that enter emergency mode (default critical). */
+  emergencySeverities?: string[];
+  /** Slack-compatible webhook told when emergency mode is entered and left. */
+  emergencyNotifyUrl?: string | null;
   /** How often a verification query is retried while waiting. */
   verifyPollMs?: number;
 }
@@ -67,6 +72,8 @@ export class Engine {
   private readonly resolvedWaiters = new Map<string, Set<() => void>>();
   private readonly running = new Set<Promise<void>>();
   private stopping = false;
+  /** Episodes holding promedic in emergency mode -> their alertname. */
+  private readonly emergencies = new Map<string, string>();
   private readonly m;
 
   constructor(o: EngineOptions) {
@@ -85,6 +92,7 @@ export class Engine {
     const self = this;
     new Gauge({ name: 'promedic_runs_in_flight', help: 'Playbook runs executing or verifying now.', registers: r, collect() { this.set(self.handles.size); } });
     new Gauge({ name: 'promedic_runs_queued', help: 'Admitted runs waiting for a concurrency slot.', registers: r, collect() { this.set(self.queue.length); } });
+    new Gauge({ name: 'promedic_emergency_active', help: '1 while promedic is in emergency mode (a critical or emergency alert is firing).', registers: r, collect() { this.set(self.emergencies.size > 0 ? 1 : 0); } });
     new Gauge({ name: 'promedic_paused', help: '1 while automation is paused (alerts are recorded, nothing acts).', registers: r, collect() { this.set(self.store.mem.paused ? 1 : 0); } });
     new Gauge({
       name: 'promedic_playbook_suspended',
@@ -109,10 +117,47 @@ export class Engine {
     this.log.warn({ paused }, paused ? 'automation paused: alerts are recorded, nothing acts' : 'automation resumed');
   }
 
+  get emergency(): boolean {
+    return this.emergencies.size > 0;
+  }
+
+  isEmergency(alert: { severity: string; annotations: Record<string, string> }): boolean {
+    return (this.o.emergencySeverities ?? ['critical']).includes(alert.severity) || alert.annotations.emergency === 'true';
+  }
+
+  private enterEmergency(alert: Alert): void {
+    const first = this.emergencies.size === 0;
+    this.emergencies.set(alert.episode, alert.labels.alertname ?? '');
+    if (!first) return;
+    this.log.error({ alertname: alert.labels.alertname, episode: alert.episode }, 'emergency mode entered: emergency playbooks first, cooldowns bypassed for them');
+    void this.tell(`promedic: EMERGENCY on ${alert.labels.instance ?? 'this host'}: ${alert.labels.alertname} (${alert.annotations.summary ?? alert.severity})`);
+  }
+
+  private leaveEmergency(episode: string): void {
+    const name = this.emergencies.get(episode);
+    if (name === undefined || !this.emergencies.delete(episode) || this.emergencies.size > 0) return;
+    this.log.warn({ alertname: name }, 'emergency mode left: the last emergency alert resolved');
+    void this.tell(`promedic: emergency over (${name} resolved)`);
+  }
+
+  /** The escalation: straight to the configured webhook, outside any playbook and its limits. */
+  private async tell(text: string): Promise<void> {
+    const url = this.o.emergencyNotifyUrl;
+    if (!url) return;
+    try {
+      await send({ method: 'POST', url, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }), expect: [] }, AbortSignal.timeout(10_000));
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'could not send the emergency notification');
+    }
+  }
+
   /** A new firing episode, durably recorded. Never throws; never blocks the caller. */
   onFiring(alert: Alert): void {
     if (this.stopping) return;
-    for (const pb of this.o.playbooks()) {
+    if (this.isEmergency(alert)) this.enterEmergency(alert);
+    // In an emergency, emergency playbooks are admitted (and queued) first.
+    const playbooks = this.emergency ? [...this.o.playbooks()].sort((a, b) => Number(b.emergency) - Number(a.emergency)) : this.o.playbooks();
+    for (const pb of playbooks) {
       if (!explainMatch(pb, alert.labels).matched) continue;
       const key = targetKey(pb, alert.labels);
       const now = Date.now();
@@ -125,6 +170,7 @@ export class Engine {
         playbookStarts: this.playbookStarts.get(pb.name) ?? [],
         globalStarts: this.globalStarts,
         maxRunsPerMinute: this.o.maxRunsPerMinute,
+        emergency: this.emergency,
       });
       if (skip) {
         this.m.skipped.inc({ playbook: pb.name, reason: skip.reason });
@@ -138,13 +184,16 @@ export class Engine {
       starts.push(now);
       if (pb.maxRuns) while (starts.length && (starts[0] as number) < now - pb.maxRuns.windowMs) starts.shift();
       this.playbookStarts.set(pb.name, starts.slice(-1000));
-      this.queue.push({ alert, pb, key });
+      const job = { alert, pb, key };
+      if (this.emergency && pb.emergency) this.queue.unshift(job);
+      else this.queue.push(job);
     }
     this.pump();
   }
 
   /** The episode resolved: verifications waiting on it succeed; runs still acting follow on_resolved. */
   onResolved(episode: string): void {
+    this.leaveEmergency(episode);
     for (const w of this.resolvedWaiters.get(episode) ?? []) w();
     this.resolvedWaiters.delete(episode);
     for (const h of this.handles.values()) {
@@ -508,6 +557,10 @@ export class Engine {
    * the undo of every step that changed something, so nothing is left half-applied.
    */
   async recover(): Promise<number> {
+    // Emergency mode survives a restart: it is the set of firing emergency episodes.
+    for (const e of this.store.mem.episodes.values()) {
+      if (e.status === 'firing' && this.isEmergency(e)) this.emergencies.set(e.key, e.alertname);
+    }
     let n = 0;
     for (const run of [...this.store.mem.runs.values()]) {
       if (run.status !== 'running' && run.status !== 'verifying' && run.status !== 'pending') continue;

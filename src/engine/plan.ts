@@ -62,6 +62,8 @@ export interface GateState {
   /** Start times (ms) of all runs, for the global per-minute limit. */
   globalStarts: number[];
   maxRunsPerMinute: number;
+  /** Emergency mode is on: emergency playbooks skip cooldowns and rate limits (never the pause). */
+  emergency?: boolean;
 }
 
 /** Whether a run may start now; null when it may, else the reason it is skipped. */
@@ -71,6 +73,7 @@ export function gate(pb: Playbook, s: GateState): { reason: SkipReason; detail: 
     return { reason: 'suspended', detail: `suspended until ${new Date(s.suspension.until).toISOString()} after repeated failures` };
   }
   if (s.targetBusy) return { reason: 'duplicate', detail: 'a run for this playbook and target is already in flight' };
+  if (s.emergency && pb.emergency) return null;
   if (s.cooldownUntil !== undefined && s.cooldownUntil > s.now) {
     return { reason: 'cooldown', detail: `cooling down until ${new Date(s.cooldownUntil).toISOString()}` };
   }

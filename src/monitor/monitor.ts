@@ -216,6 +216,7 @@ export class Monitor {
         const annotations: Record<string, string> = {};
         for (const [k, v] of Object.entries(rule.annotations)) annotations[k] = renderAnnotation(v, vars);
         annotations.value = formatValue(sample.value);
+        if (rule.emergency) annotations.emergency = 'true';
         if (forecast !== undefined) {
           annotations.forecast = `${formatValue(forecast)} in ${rule.forecast!.horizonMs / 1000}s (linear fit over ${rule.forecast!.windowMs / 1000}s)`;
         }

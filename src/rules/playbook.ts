@@ -59,6 +59,7 @@ export interface Playbook {
   verify: { withinMs: number; resolved: boolean; query?: Step };
   flap: { failures: number; windowMs: number; suspendMs: number; maxSuspendMs: number };
   onFailure: Step[];
+  emergency: boolean;
 }
 
 export interface RuleSet {
@@ -219,6 +220,7 @@ function compilePlaybook(raw: Raw, base: Array<string | number>, p: Problems, so
       maxSuspendMs: parseDuration((f.max_suspend as string | undefined) ?? '24h'),
     },
     onFailure: onFailure as Step[],
+    emergency: (raw.emergency as boolean | undefined) ?? false,
   };
 }
 

@@ -473,5 +473,45 @@ strategies:
     expect(app.calls.map((c) => c.url)).toEqual(['/first', '/second']);
     expect(run.verification?.outcome).toBe('ok');
   });
+
+  it('a critical alert enters emergency mode: told at once, emergency playbooks first and past their cooldown, left on resolve', async () => {
+    writeRules(`
+playbooks:
+  - name: emergency-relief
+    emergency: true
+    match: ['alertname = "OutOfMemory"']
+    target: [alertname]
+    cooldown: 1h
+    strategies:
+      - steps: [ { http: { method: POST, url: "APP/relief" } } ]
+    verify: { within: 200ms }
+  - name: ordinary
+    match: ['alertname = "OutOfMemory"']
+    target: [alertname]
+    cooldown: 1h
+    strategies:
+      - steps: [ { http: { method: POST, url: "APP/ordinary" } } ]
+    verify: { within: 200ms }
+`);
+    await start({}, `emergency: { notify_url: "${app.url}/chat" }`);
+    const first = { labels: { alertname: 'OutOfMemory', severity: 'critical', n: '1' } };
+    await post(amPayload([first]));
+    await waitFor(() => app.calls.filter((c) => c.url !== '/chat').length === 2);
+    expect(app.calls.filter((c) => c.url !== '/chat')[0]?.url).toBe('/relief'); // emergency playbook first
+    expect(JSON.parse(app.calls.find((c) => c.url === '/chat')?.body ?? '{}').text).toMatch(/EMERGENCY .*OutOfMemory/);
+    expect((await get(`${svc?.url}/metrics`)).body).toMatch(/^promedic_emergency_active 1$/m);
+    await waitFor(() => runs().every((r) => r.status !== 'running' && r.status !== 'verifying'), 5000);
+
+    // A second episode of the same target inside the cooldown: only the emergency playbook runs.
+    const second = { labels: { alertname: 'OutOfMemory', severity: 'critical', n: '2' } };
+    await post(amPayload([second]));
+    await waitFor(() => app.calls.filter((c) => c.url === '/relief').length === 2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(app.calls.filter((c) => c.url === '/ordinary')).toHaveLength(1);
+
+    await post(amPayload([{ ...first, status: 'resolved' }, { ...second, status: 'resolved' }], 'resolved'));
+    await waitFor(async () => /^promedic_emergency_active 0$/m.test((await get(`${svc?.url}/metrics`)).body));
+    await waitFor(() => app.calls.some((c) => c.url === '/chat' && /emergency over/.test(c.body)));
+  });
 });
 

@@ -93,6 +93,12 @@ monitors:
     expect(sent[1]?.episode).toBe(sent[0]?.episode); // the resolve closes the same episode
   });
 
+  it('marks alerts of an emergency monitor, which puts the engine in emergency mode', async () => {
+    const { sent, cycle } = setup('monitors:\n  - alert: OOM\n    emergency: true\n    severity: critical\n    expr: { value: { metric: mem } }\n    above: 0.97\n');
+    await cycle(0, [gauge('mem', 0.99)]);
+    expect(sent[0]).toMatchObject({ labels: { severity: 'critical' }, annotations: { emergency: 'true' } });
+  });
+
   it('a series that disappears resolves its alert', async () => {
     const { sent, cycle } = setup('monitors:\n  - alert: Hot\n    expr: { value: { metric: temp } }\n    above: 80\n');
     await cycle(0, [gauge('temp', 90)]);

@@ -71,6 +71,7 @@ export function apiRoutes(ctx: Context): Router {
         description: pb.description,
         source: pb.source,
         mode: ctx.config.engine.dry_run && pb.mode === 'enforce' ? 'dry-run' : pb.mode,
+        emergency: pb.emergency,
         category: pb.category ?? null,
         match: pb.matchers.map((m) => m.text),
         strategies: pb.strategies.map((s) => ({ name: s.name, risk: s.risk, steps: s.steps.map((st) => `${st.type}: ${st.name}`) })),
@@ -80,12 +81,12 @@ export function apiRoutes(ctx: Context): Router {
         stats: stats.get(pb.name) ?? {},
       };
     });
-    res.json({ paused: ctx.engine.paused, rules_errors: ctx.rules.lastErrors, playbooks });
+    res.json({ paused: ctx.engine.paused, emergency: ctx.engine.emergency, rules_errors: ctx.rules.lastErrors, playbooks });
   });
 
   r.get('/api/v1/alerts', (_req: Request, res: Response) => {
     const episodes = [...ctx.store.mem.episodes.values()].filter((e) => e.status === 'firing');
-    res.json({ monitor: ctx.monitor.active(), firing_episodes: episodes });
+    res.json({ emergency: ctx.engine.emergency, monitor: ctx.monitor.active(), firing_episodes: episodes });
   });
 
   r.post('/api/v1/pause', async (_req: Request, res: Response) => {
