@@ -8,7 +8,7 @@
  * Evaluation is pure: a SeriesStore and a time in, a vector of (labels, value) out.
  */
 import { type Matcher, firstMismatch } from '../rules/matcher.js';
-import { type Point, counterRate, histogramQuantile } from './stats.js';
+import { type Point, histogramQuantile } from './stats.js';
 
 export type Agg = 'sum' | 'avg' | 'max' | 'min';
 
@@ -28,13 +28,18 @@ export type Expr =
 export interface Sample {
   labels: Record<string, string>;
   value: number;
+  /** labelKey(labels), computed once and shared by every rule reading this (memoised) sample. */
+  key?: string;
 }
 
-export function labelKey(labels: Record<string, string>): string {
-  return Object.keys(labels)
-    .sort()
-    .map((k) => `${k}=${JSON.stringify(labels[k])}`)
-    .join(',');
+/** A canonical key of a label set (sorted; separators that cannot occur in UTF-8 text). */
+export function labelKey(labels: Record<string, string>, extra?: Record<string, string>): string {
+  const merged = extra ? { ...labels, ...extra } : labels;
+  const keys = Object.keys(merged);
+  if (keys.length > 1) keys.sort();
+  let out = '';
+  for (const k of keys) out += `${k}\u0000${merged[k]}\u0001`;
+  return out;
 }
 
 /**
@@ -42,19 +47,25 @@ export function labelKey(labels: Record<string, string>): string {
  * longest window that reads them.
  */
 export class SeriesStore {
-  private readonly series = new Map<string, Map<string, { labels: Record<string, string>; points: Point[] }>>();
+  private readonly series = new Map<string, Map<string, { labels: Record<string, string>; points: Point[]; offset: number; last: number }>>();
   private readonly retentionMs = new Map<string, number>();
+  private readonly counters = new Set<string>();
 
-  /** Declares that `metric` is read over windows up to `windowMs`. */
-  want(metric: string, windowMs: number): void {
+  /**
+   * Declares that `metric` is read over windows up to `windowMs`; `counter` when it is read
+   * with rate(): its points are then stored reset-corrected (a restart adds the value it had),
+   * so any window's increase is last minus first.
+   */
+  want(metric: string, windowMs: number, counter = false): void {
     this.retentionMs.set(metric, Math.max(this.retentionMs.get(metric) ?? 0, windowMs));
+    if (counter) this.counters.add(metric);
   }
 
   wants(metric: string): boolean {
     return this.retentionMs.has(metric);
   }
 
-  add(metric: string, labels: Record<string, string>, t: number, v: number): void {
+  add(metric: string, labels: Record<string, string>, t: number, v: number, extra?: Record<string, string>): void {
     const keep = this.retentionMs.get(metric);
     if (keep === undefined) return;
     let byLabels = this.series.get(metric);
@@ -62,13 +73,19 @@ export class SeriesStore {
       byLabels = new Map();
       this.series.set(metric, byLabels);
     }
-    const key = labelKey(labels);
+    const key = labelKey(labels, extra);
     let s = byLabels.get(key);
     if (!s) {
-      s = { labels, points: [] };
+      s = { labels: extra ? { ...labels, ...extra } : labels, points: [], offset: 0, last: v };
       byLabels.set(key, s);
     }
-    s.points.push({ t, v });
+    let stored = v;
+    if (this.counters.has(metric)) {
+      if (v < s.last) s.offset += s.last; // the counter restarted from zero
+      s.last = v;
+      stored = v + s.offset;
+    }
+    s.points.push({ t, v: stored });
     // Keep one point older than the window, so a rate over the window spans all of it.
     const cutoff = t - keep;
     let drop = 0;
@@ -118,29 +135,66 @@ function aggregate(samples: Sample[], agg: Agg | undefined, by: string[] | undef
   });
 }
 
-function inWindow(points: Point[], now: number, windowMs: number): Point[] {
-  let i = points.length;
-  while (i > 0 && (points[i - 1] as Point).t >= now - windowMs) i--;
-  // Include the point just before the window, as the store keeps it, for a full-window rate.
-  return points.slice(Math.max(0, i - 1));
+/** Index of the first point of the window, including the one just before it (for a full-window rate). */
+function windowStart(points: Point[], now: number, windowMs: number): number {
+  // Binary search for the first point at or after the window's start.
+  let lo = 0;
+  let hi = points.length;
+  const from = now - windowMs;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((points[mid] as Point).t < from) lo = mid + 1;
+    else hi = mid;
+  }
+  return Math.max(0, lo - 1);
+}
+
+/** Per-second rate from reset-corrected points: (last - first) / elapsed. */
+function storedRate(points: Point[], from: number): number | null {
+  const first = points[from];
+  const last = points[points.length - 1];
+  if (!first || !last || last.t <= first.t) return null;
+  return (last.v - first.v) / ((last.t - first.t) / 1000);
+}
+
+/** A structural key: equal expressions evaluate to the same vector in one evaluation. */
+export function exprKey(e: Expr): string {
+  if (e.kind === 'ratio') return `ratio(${exprKey(e.numerator)};${exprKey(e.denominator)};${e.complement})`;
+  const win = e.kind === 'value' ? '' : e.windowMs;
+  const q = e.kind === 'quantile' ? e.q : '';
+  return `${e.kind}(${e.metric}{${e.matchers.map((m) => m.text).join(',')}}[${win}]${q};${e.agg ?? ''} by ${(e.by ?? []).join(',')})`;
 }
 
 /** The metrics an expression reads, with the window it reads them over. */
-export function reads(e: Expr): Array<{ metric: string; windowMs: number }> {
+export function reads(e: Expr): Array<{ metric: string; windowMs: number; counter: boolean }> {
   switch (e.kind) {
     case 'value':
-      return [{ metric: e.metric, windowMs: 0 }];
+      return [{ metric: e.metric, windowMs: 0, counter: false }];
     case 'rate':
-      return [{ metric: e.metric, windowMs: e.windowMs }];
+      return [{ metric: e.metric, windowMs: e.windowMs, counter: true }];
     case 'quantile':
-      return [{ metric: `${e.metric}_bucket`, windowMs: e.windowMs }];
+      return [{ metric: `${e.metric}_bucket`, windowMs: e.windowMs, counter: true }];
     case 'ratio':
       return [...reads(e.numerator), ...reads(e.denominator)];
   }
 }
 
-/** Evaluates an expression at `now` (ms). Stale series (no point within 2 cycles) are ignored. */
-export function evaluate(e: Expr, store: SeriesStore, now: number, staleMs: number): Sample[] {
+/**
+ * Evaluates an expression at `now` (ms). Stale series (no point within `staleMs`) are ignored.
+ * `memo` shares results between equal (sub)expressions within one evaluation round.
+ */
+export function evaluate(e: Expr, store: SeriesStore, now: number, staleMs: number, memo?: Map<string, Sample[]>): Sample[] {
+  if (!memo) return evaluateOnce(e, store, now, staleMs, undefined);
+  const key = exprKey(e);
+  let v = memo.get(key);
+  if (!v) {
+    v = evaluateOnce(e, store, now, staleMs, memo);
+    memo.set(key, v);
+  }
+  return v;
+}
+
+function evaluateOnce(e: Expr, store: SeriesStore, now: number, staleMs: number, memo: Map<string, Sample[]> | undefined): Sample[] {
   switch (e.kind) {
     case 'value': {
       const out: Sample[] = [];
@@ -155,7 +209,7 @@ export function evaluate(e: Expr, store: SeriesStore, now: number, staleMs: numb
       for (const s of store.select(e.metric, e.matchers)) {
         const last = s.points[s.points.length - 1];
         if (!last || now - last.t > staleMs) continue;
-        const r = counterRate(inWindow(s.points, now, e.windowMs));
+        const r = storedRate(s.points, windowStart(s.points, now, e.windowMs));
         if (r !== null) out.push({ labels: s.labels, value: r });
       }
       return aggregate(out, e.agg, e.by);
@@ -166,7 +220,7 @@ export function evaluate(e: Expr, store: SeriesStore, now: number, staleMs: numb
       for (const s of store.select(`${e.metric}_bucket`, e.matchers)) {
         const last = s.points[s.points.length - 1];
         if (!last || now - last.t > staleMs) continue;
-        const r = counterRate(inWindow(s.points, now, e.windowMs));
+        const r = storedRate(s.points, windowStart(s.points, now, e.windowMs));
         const le = s.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels.le);
         if (r === null || Number.isNaN(le)) continue;
         const labels: Record<string, string> = {};
@@ -184,8 +238,8 @@ export function evaluate(e: Expr, store: SeriesStore, now: number, staleMs: numb
       return out;
     }
     case 'ratio': {
-      const num = evaluate(e.numerator, store, now, staleMs);
-      const den = new Map(evaluate(e.denominator, store, now, staleMs).map((s) => [labelKey(s.labels), s.value]));
+      const num = evaluate(e.numerator, store, now, staleMs, memo);
+      const den = new Map(evaluate(e.denominator, store, now, staleMs, memo).map((s) => [labelKey(s.labels), s.value]));
       const out: Sample[] = [];
       for (const n of num) {
         const d = den.get(labelKey(n.labels));

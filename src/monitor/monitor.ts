@@ -107,7 +107,7 @@ export class Monitor {
   setRules(rules: MonitorRule[]): void {
     this.rules = rules;
     for (const rule of rules) {
-      for (const r of reads(rule.expr)) this.store.want(r.metric, r.windowMs + 2 * this.o.intervalMs);
+      for (const r of reads(rule.expr)) this.store.want(r.metric, r.windowMs + 2 * this.o.intervalMs, r.counter);
     }
   }
 
@@ -115,7 +115,7 @@ export class Monitor {
   ingest(families: Array<{ name: string; samples: Array<{ labels?: Record<string, string>; value: number }> }>, t: number, extra?: Record<string, string>): void {
     for (const f of families) {
       if (!this.store.wants(f.name)) continue;
-      for (const s of f.samples) this.store.add(f.name, extra ? { ...s.labels, ...extra } : (s.labels ?? {}), t, s.value);
+      for (const s of f.samples) this.store.add(f.name, s.labels ?? {}, t, s.value, extra);
     }
   }
 
@@ -174,58 +174,62 @@ export class Monitor {
     const t0 = performance.now();
     const staleMs = 3 * this.o.intervalMs;
     const outgoing: IncomingAlert[] = [];
+    /** States whose firing notification is in `outgoing`: marked sent once it is recorded. */
+    const firing: State[] = [];
     const resolvedKeys: string[] = [];
     const seen = new Set<string>();
+    const memo = new Map<string, Sample[]>();
     for (const rule of this.rules) {
       let samples: Sample[];
       try {
-        samples = evaluate(rule.expr, this.store, now, staleMs);
+        samples = evaluate(rule.expr, this.store, now, staleMs, memo);
       } catch (err) {
         this.log.error({ alert: rule.alert, err: errorMessage(err) }, 'monitor rule failed to evaluate');
         continue;
       }
+      const keep = Math.max(rule.trendWindowMs ?? 0, rule.forecast?.windowMs ?? 0);
       for (const sample of samples) {
-        const labels = this.alertLabels(rule, sample.labels);
-        const key = `${rule.alert}|${labelKey(labels)}`;
+        sample.key ??= labelKey(sample.labels);
+        const seriesKey = sample.key;
+        const key = `${rule.alert}|${seriesKey}`;
         seen.add(key);
-        const series = labelKey(sample.labels) || 'all';
-        const keep = Math.max(rule.trendWindowMs, rule.forecast?.windowMs ?? 0);
-        const hist = this.history.get(key) ?? [];
-        hist.push({ t: now, v: sample.value });
-        while (hist.length > 1 && (hist[0] as Point).t < now - keep) hist.shift();
-        this.history.set(key, hist);
-        this.m.value.set({ alertname: rule.alert, series }, sample.value);
-        const fit = linearFit(hist.filter((p) => p.t >= now - rule.trendWindowMs), now);
-        if (fit) this.m.slope.set({ alertname: rule.alert, series }, fit.slope);
-
         let observed = sample.value;
         let forecast: number | undefined;
-        if (rule.forecast) {
-          const window = hist.filter((p) => p.t >= now - rule.forecast!.windowMs);
-          // A forecast needs a quarter of its window of data before it may fire.
-          const span = window.length ? now - (window[0] as Point).t : 0;
-          const predicted = span >= rule.forecast.windowMs / 4 ? predictLinear(window, now, rule.forecast.horizonMs / 1000) : null;
-          if (predicted === null) continue;
-          forecast = predicted;
-          observed = predicted;
+        if (keep > 0) {
+          const hist = this.history.get(key) ?? [];
+          hist.push({ t: now, v: sample.value });
+          let drop = 0;
+          while (drop + 1 < hist.length && (hist[drop] as Point).t < now - keep) drop++;
+          if (drop) hist.splice(0, drop);
+          this.history.set(key, hist);
+          const series = seriesKey || 'all';
+          if (rule.trendWindowMs !== null) {
+            const fit = linearFit(hist, now, now - rule.trendWindowMs);
+            if (fit) this.m.slope.set({ alertname: rule.alert, series }, fit.slope);
+            this.m.value.set({ alertname: rule.alert, series }, sample.value);
+          }
+          if (rule.forecast) {
+            // A forecast needs a quarter of its window of data before it may fire.
+            const since = now - rule.forecast.windowMs;
+            const first = hist.find((p) => p.t >= since);
+            const predicted = first && now - first.t >= rule.forecast.windowMs / 4 ? predictLinear(hist, now, rule.forecast.horizonMs / 1000, since) : null;
+            if (predicted === null) continue;
+            forecast = predicted;
+            observed = predicted;
+          }
         }
         const breach = rule.op === 'above' ? observed > rule.threshold : observed < rule.threshold;
-        const cleared = rule.op === 'above' ? observed < rule.clear : observed > rule.clear;
         const st = this.states.get(key);
-        const vars = { value: sample.value, threshold: rule.threshold, ...(forecast !== undefined ? { forecast } : {}), labels };
-        const annotations: Record<string, string> = {};
-        for (const [k, v] of Object.entries(rule.annotations)) annotations[k] = renderAnnotation(v, vars);
-        annotations.value = formatValue(sample.value);
-        if (rule.emergency) annotations.emergency = 'true';
-        if (forecast !== undefined) {
-          annotations.forecast = `${formatValue(forecast)} in ${rule.forecast!.horizonMs / 1000}s (linear fit over ${rule.forecast!.windowMs / 1000}s)`;
-        }
+        if (!st && !breach) continue;
+        const cleared = rule.op === 'above' ? observed < rule.clear : observed > rule.clear;
+        // Labels and annotations only for series that are, or become, pending or firing.
+        const labels = st?.labels ?? this.alertLabels(rule, sample.labels);
+        const annotations = this.annotate(rule, sample.value, labels, forecast);
 
         if (!st) {
-          if (!breach) continue;
           const s: State = { rule, labels, state: 'pending', since: now, value: sample.value, sent: false, annotations, ...(forecast !== undefined ? { forecast } : {}) };
           this.states.set(key, s);
-          if (rule.forMs === 0) this.fire(s, now, outgoing);
+          if (rule.forMs === 0) this.fire(s, now, outgoing, firing);
           continue;
         }
         st.value = sample.value;
@@ -233,12 +237,13 @@ export class Monitor {
         if (forecast !== undefined) st.forecast = forecast;
         if (st.state === 'pending') {
           if (!breach) this.states.delete(key);
-          else if (now - st.since >= rule.forMs) this.fire(st, now, outgoing);
+          else if (now - st.since >= rule.forMs) this.fire(st, now, outgoing, firing);
         } else if (cleared) {
           if (st.sent) outgoing.push(this.toAlert(st, 'resolved', now));
           resolvedKeys.push(key);
         } else if (!st.sent && !this.o.deferTo?.(st.labels)) {
           outgoing.push(this.toAlert(st, 'firing', now)); // retry an unrecorded firing
+          firing.push(st);
         }
       }
     }
@@ -248,15 +253,15 @@ export class Monitor {
       if (st.state === 'firing' && st.sent) outgoing.push(this.toAlert(st, 'resolved', now));
       resolvedKeys.push(key);
     }
-    for (const key of [...this.history.keys()]) if (!seen.has(key) && !this.states.has(key)) this.history.delete(key);
+    for (const key of this.history.keys()) if (!seen.has(key)) this.history.delete(key);
     this.store.prune(now - staleMs * 4);
     this.m.duration.observe((performance.now() - t0) / 1000);
 
     if (outgoing.length) {
       try {
         await this.o.send(outgoing);
+        for (const st of firing) st.sent = true;
         for (const a of outgoing) {
-          for (const st of this.states.values()) if (st.startsAt === a.startsAt && labelKey(st.labels) === labelKey(a.labels)) st.sent = true;
           this.log.info({ alertname: a.labels.alertname, status: a.status, value: a.annotations.value }, a.status === 'firing' ? 'monitor alert firing' : 'monitor alert resolved');
         }
       } catch (err) {
@@ -268,7 +273,19 @@ export class Monitor {
     for (const key of resolvedKeys) this.states.delete(key);
   }
 
-  private fire(s: State, now: number, outgoing: IncomingAlert[]): void {
+  private annotate(rule: MonitorRule, value: number, labels: Record<string, string>, forecast: number | undefined): Record<string, string> {
+    const vars = { value, threshold: rule.threshold, ...(forecast !== undefined ? { forecast } : {}), labels };
+    const annotations: Record<string, string> = {};
+    for (const [k, v] of Object.entries(rule.annotations)) annotations[k] = renderAnnotation(v, vars);
+    annotations.value = formatValue(value);
+    if (rule.emergency) annotations.emergency = 'true';
+    if (forecast !== undefined && rule.forecast) {
+      annotations.forecast = `${formatValue(forecast)} in ${rule.forecast.horizonMs / 1000}s (linear fit over ${rule.forecast.windowMs / 1000}s)`;
+    }
+    return annotations;
+  }
+
+  private fire(s: State, now: number, outgoing: IncomingAlert[], firing: State[]): void {
     s.state = 'firing';
     s.startsAt = new Date(now).toISOString();
     if (this.o.deferTo?.(s.labels)) {
@@ -276,5 +293,6 @@ export class Monitor {
       return;
     }
     outgoing.push(this.toAlert(s, 'firing', now));
+    firing.push(s);
   }
 }

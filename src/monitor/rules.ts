@@ -24,7 +24,8 @@ export interface MonitorRule {
   category: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  trendWindowMs: number;
+  /** Window of the exported least-squares slope (promedic_monitor_trend_slope); null: no trend. */
+  trendWindowMs: number | null;
   forecast?: { windowMs: number; horizonMs: number };
   /** Fire even inside the cooldown of the emergency playbooks' targets (see emergency handling). */
   emergency: boolean;
@@ -199,7 +200,7 @@ export function loadMonitors(dir: string, overrides: Record<string, Override> = 
         category: (r.category as string | undefined) ?? 'host',
         labels: (r.labels as Record<string, string> | undefined) ?? {},
         annotations: (r.annotations as Record<string, string> | undefined) ?? {},
-        trendWindowMs: parseDuration((r.trend as { window?: string } | undefined)?.window ?? '10m'),
+        trendWindowMs: r.trend ? parseDuration((r.trend as { window?: string }).window ?? '10m') : fc ? parseDuration(fc.window) : null,
         ...(fc ? { forecast: { windowMs: parseDuration(fc.window), horizonMs: parseDuration(fc.horizon) } } : {}),
         emergency: (r.emergency as boolean | undefined) ?? false,
       });

@@ -10,27 +10,27 @@ export interface Point {
  * Per-second increase of a counter over the points (counter resets handled as Prometheus
  * does: a drop means the counter restarted from zero). Null with fewer than two points.
  */
-export function counterRate(points: Point[]): number | null {
-  if (points.length < 2) return null;
+export function counterRate(points: Point[], from = 0): number | null {
+  if (points.length - from < 2) return null;
   let increase = 0;
-  for (let i = 1; i < points.length; i++) {
+  for (let i = from + 1; i < points.length; i++) {
     const prev = (points[i - 1] as Point).v;
     const cur = (points[i] as Point).v;
     increase += cur >= prev ? cur - prev : cur;
   }
-  const seconds = ((points[points.length - 1] as Point).t - (points[0] as Point).t) / 1000;
+  const seconds = ((points[points.length - 1] as Point).t - (points[from] as Point).t) / 1000;
   return seconds > 0 ? increase / seconds : null;
 }
 
 /** Least-squares slope (per second) and intercept at time `at`, as Prometheus' deriv()/predict_linear(). */
-export function linearFit(points: Point[], at: number): { slope: number; valueAt: number } | null {
-  if (points.length < 2) return null;
+export function linearFit(points: Point[], at: number, since = Number.NEGATIVE_INFINITY): { slope: number; valueAt: number } | null {
   let n = 0;
   let sx = 0;
   let sy = 0;
   let sxy = 0;
   let sxx = 0;
   for (const p of points) {
+    if (p.t < since) continue;
     const x = (p.t - at) / 1000;
     n++;
     sx += x;
@@ -38,6 +38,7 @@ export function linearFit(points: Point[], at: number): { slope: number; valueAt
     sxy += x * p.v;
     sxx += x * x;
   }
+  if (n < 2) return null;
   const denom = n * sxx - sx * sx;
   if (denom === 0) return null;
   const slope = (n * sxy - sx * sy) / denom;
@@ -46,8 +47,8 @@ export function linearFit(points: Point[], at: number): { slope: number; valueAt
 }
 
 /** predict_linear(points, horizonSeconds) evaluated at `now`. */
-export function predictLinear(points: Point[], now: number, horizonSeconds: number): number | null {
-  const fit = linearFit(points, now);
+export function predictLinear(points: Point[], now: number, horizonSeconds: number, since?: number): number | null {
+  const fit = linearFit(points, now, since);
   return fit ? fit.valueAt + fit.slope * horizonSeconds : null;
 }
 
