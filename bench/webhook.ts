@@ -94,6 +94,10 @@ function startChild(args: string[], ready: RegExp, env: Record<string, string> =
       if (m) resolve({ child, out: () => out, match: m });
     };
     child.stdout?.on('data', onData);
+    // Keep only the tail of what the child prints: a long run logs a lot.
+    child.stdout?.on('data', () => {
+      if (out.length > 1_000_000) out = out.slice(-100_000);
+    });
     child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
     child.once('exit', (code) => reject(new Error(`child exited ${code}: ${out}`)));
   });
@@ -126,7 +130,7 @@ async function ingest(): Promise<Record<string, { rps: number; p50: number; p99:
   const bare = await startChild([join(ROOT, 'dist/bench/bare-server.js'), '--mode', 'parse'], /listening (\d+)/);
   const durable = await startChild([join(ROOT, 'dist/bench/bare-server.js'), '--mode', 'durable', '--file', join(tmp, 'bare.jsonl')], /listening (\d+)/);
   const promedic = await startChild(
-    [join(ROOT, 'dist/src/cli/index.js'), 'start', '--port', '0', '--data-dir', join(tmp, 'data'), '--rules', join(tmp, 'rules'), '--log-level', 'warn', '--collection-interval', '5s'],
+    [join(ROOT, 'dist/src/cli/index.js'), 'start', '--port', '0', '--data-dir', join(tmp, 'data'), '--rules', join(tmp, 'rules'), '--collection-interval', '5s'],
     /"url":"(http:\/\/[^"]+)"/,
     { PROMEDIC_TOKEN: TOKEN, PROMEDIC_LISTEN_ADDRESS: '127.0.0.1', PROMEDIC_LOG_LEVEL: 'info' },
   );

@@ -35,7 +35,7 @@ export interface ConfigInput {
   http: { body_limit_bytes: number; shutdown_timeout: string };
   engine: { dry_run: boolean; paused: boolean; max_runs_per_minute: number; max_in_flight: number };
   prometheus: { url?: string };
-  history: { max_runs: number; episode_retention: string };
+  history: { max_runs: number; episode_retention: string; max_episodes: number };
   instance?: string;
   monitor: {
     enabled: boolean;
@@ -86,7 +86,7 @@ export const DEFAULTS: ConfigInput = Object.freeze({
   http: { body_limit_bytes: 1024 * 1024, shutdown_timeout: '10s' },
   engine: { dry_run: false, paused: false, max_runs_per_minute: 30, max_in_flight: 10 },
   prometheus: {},
-  history: { max_runs: 1000, episode_retention: '24h' },
+  history: { max_runs: 1000, episode_retention: '24h', max_episodes: 20_000 },
   monitor: { enabled: true, defer_to_alertmanager: false, overrides: {} },
   targets: [],
   emergency: { severities: ['critical'] },

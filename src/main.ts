@@ -59,7 +59,7 @@ function listen(server: Server, config: Config): Promise<void> {
 export async function startService(config: Config, logger: Logger): Promise<Service> {
   const log = logger.child({ component: 'main' });
   const registry = createRegistry();
-  const store = new Store(config.data_dir, { maxRuns: config.history.max_runs, episodeRetentionMs: config.episodeRetentionMs });
+  const store = new Store(config.data_dir, { maxRuns: config.history.max_runs, episodeRetentionMs: config.episodeRetentionMs, maxEpisodes: config.history.max_episodes });
   await store.open(VERSION);
   for (const n of store.notices) log.error({ notice: n }, 'store');
   if (config.engine.paused && !store.mem.paused) await store.commit([{ op: 'paused', v: true }]);

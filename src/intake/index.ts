@@ -103,7 +103,8 @@ export class Intake {
     }
     for (const ep of resolved) this.engine.onResolved(ep);
     for (const a of fire) this.engine.onFiring(a);
-    if (fire.length || resolved.length) this.log.info({ new: outcomes.new, resolved: outcomes.resolved, duplicate: outcomes.duplicate }, 'alerts recorded');
+    // Debug: at a storm's rate, one info line per delivery would cost more than the delivery.
+    if (fire.length || resolved.length) this.log.debug({ new: outcomes.new, resolved: outcomes.resolved, duplicate: outcomes.duplicate }, 'alerts recorded');
     return { received: incoming.length, outcomes };
   }
 

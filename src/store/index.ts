@@ -12,7 +12,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
+import { SlicedJSONFile } from './adapter.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { Journal } from './journal.js';
 import type { EpisodeRecord, JournalEntry, PersistedState, RunRecord, Suspension } from './types.js';
@@ -26,8 +26,11 @@ export interface StoreOptions {
   maxRuns?: number;
   /** How long a resolved episode is remembered for dedupe. */
   episodeRetentionMs?: number;
-  /** How often changes are folded into the snapshot. */
+  /** How often changes are folded into the snapshot (sooner when the journal grows past journalMaxBytes). */
   snapshotIntervalMs?: number;
+  journalMaxBytes?: number;
+  /** Episodes kept for de-duplication; beyond it the oldest resolved ones go first. */
+  maxEpisodes?: number;
 }
 
 function emptyState(): PersistedState {
@@ -117,7 +120,9 @@ export class Store {
     this.opts = {
       maxRuns: opts.maxRuns ?? 1000,
       episodeRetentionMs: opts.episodeRetentionMs ?? 24 * 3600_000,
-      snapshotIntervalMs: opts.snapshotIntervalMs ?? 5000,
+      snapshotIntervalMs: opts.snapshotIntervalMs ?? 60_000,
+      journalMaxBytes: opts.journalMaxBytes ?? 64 * 1024 * 1024,
+      maxEpisodes: opts.maxEpisodes ?? 20_000,
     };
   }
 
@@ -132,6 +137,8 @@ export class Store {
       throw new ConfigError([`data_dir: cannot create ${this.dir}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`]);
     }
     this.lock();
+    // Temp files of a snapshot interrupted by a crash: the previous state.json is intact.
+    for (const f of readdirSync(this.dir)) if (/^state\.json\.[0-9a-f]+\.tmp$/.test(f)) rmSync(join(this.dir, f), { force: true });
     try {
       await this.load();
       this.meta.starts.push({ at: new Date().toISOString(), pid: process.pid, version });
@@ -144,14 +151,23 @@ export class Store {
       if (err instanceof ConfigError) throw err;
       throw new ConfigError([`data_dir: ${this.dir} is not writable: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`]);
     }
+    // The journal makes every change durable; the snapshot only bounds replay time and disk use,
+    // so it is taken rarely (a full write of the state blocks the event loop while it serialises).
+    let last = Date.now();
     this.snapshotTimer = setInterval(() => {
-      if (this.dirty) void this.snapshot().catch(() => undefined);
-    }, this.opts.snapshotIntervalMs);
+      const due = Date.now() - last >= this.opts.snapshotIntervalMs;
+      if (this.dirty && (due || (this.journal?.bytes ?? 0) >= this.opts.journalMaxBytes)) {
+        last = Date.now();
+        void this.snapshot().catch(() => undefined);
+      }
+    }, 1000);
     this.snapshotTimer.unref();
   }
 
   private async load(): Promise<void> {
-    const db = new Low<PersistedState>(new JSONFile<PersistedState>(this.file), emptyState());
+    // Compact JSON written in slices (SlicedJSONFile): lowdb's JSONFile pretty-prints the whole
+    // state in one blocking call, which under load held every request for tens of milliseconds.
+    const db = new Low<PersistedState>(new SlicedJSONFile<PersistedState>(this.file), emptyState());
     try {
       await db.read();
     } catch (err) {
@@ -264,6 +280,11 @@ export class Store {
       const last = Date.parse(e.resolvedAt ?? e.lastSeen);
       const keep = e.status === 'resolved' ? this.opts.episodeRetentionMs : 7 * this.opts.episodeRetentionMs;
       if (now - last > keep) m.episodes.delete(k);
+    }
+    if (m.episodes.size > this.opts.maxEpisodes) {
+      // Oldest resolved episodes go first, then the oldest firing ones.
+      const order = [...m.episodes.values()].sort((a, b) => (a.status === b.status ? a.lastSeen.localeCompare(b.lastSeen) : a.status === 'resolved' ? -1 : 1));
+      for (const e of order.slice(0, m.episodes.size - this.opts.maxEpisodes)) m.episodes.delete(e.key);
     }
     for (const [k, until] of m.cooldowns) if (until < now) m.cooldowns.delete(k);
     return {

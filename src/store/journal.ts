@@ -20,6 +20,11 @@ export class Journal {
   /** Bytes known to be whole, synced entries; a failed write is cut back to here. */
   private size = 0;
 
+  /** Bytes in the current file. */
+  get bytes(): number {
+    return this.size;
+  }
+
   constructor(readonly path: string) {}
 
   async open(): Promise<void> {
