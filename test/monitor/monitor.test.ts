@@ -108,6 +108,35 @@ monitors:
   });
 });
 
+describe('both sources', () => {
+  it('defers to Alertmanager: no monitor alert while it reports the same alert, raised once it stops', async () => {
+    writeFileSync(join(dir.path, 'm.yml'), 'monitors:\n  - alert: Hot\n    expr: { value: { metric: temp } }\n    above: 80\n');
+    let amFiring = true;
+    const sent: IncomingAlert[] = [];
+    const monitor = new Monitor({
+      rules: loadMonitors(dir.path).rules,
+      instance: 'h:1',
+      logger: pino({ level: 'silent' }),
+      registry: new Registry(),
+      intervalMs: STEP,
+      send: async (a) => {
+        sent.push(...a);
+      },
+      deferTo: (labels) => amFiring && labels.alertname === 'Hot',
+    });
+    for (let i = 0; i < 3; i++) {
+      monitor.ingest([gauge('temp', 90)], T0 + i * STEP);
+      await monitor.evaluate(T0 + i * STEP);
+    }
+    expect(sent).toHaveLength(0);
+    expect(monitor.active()[0]?.state).toBe('firing');
+    amFiring = false;
+    monitor.ingest([gauge('temp', 90)], T0 + 3 * STEP);
+    await monitor.evaluate(T0 + 3 * STEP);
+    expect(sent.map((a) => a.status)).toEqual(['firing']);
+  });
+});
+
 describe('expressions', () => {
   it('rate: a counter\'s per-second rate over the window, across a counter reset', async () => {
     const { sent, cycle, monitor } = setup('monitors:\n  - alert: Fast\n    expr: { rate: { metric: reqs_total, window: 30s } }\n    above: 6\n');
