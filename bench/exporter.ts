@@ -923,7 +923,9 @@ async function main(): Promise<void> {
     `--web.listen-address=127.0.0.1:${port}`,
   ]);
   const cli = fileURLToPath(new URL('../src/cli/index.js', import.meta.url));
+  // With the V8 flag that `npm start` and the promedic bin's shebang pass.
   const pm = await startExporter('promedic', process.execPath, (port, dir) => [
+    '--max-semi-space-size=4',
     cli,
     'start',
     '--port',

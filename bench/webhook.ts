@@ -130,7 +130,7 @@ async function ingest(): Promise<Record<string, { rps: number; p50: number; p99:
   const bare = await startChild([join(ROOT, 'dist/bench/bare-server.js'), '--mode', 'parse'], /listening (\d+)/);
   const durable = await startChild([join(ROOT, 'dist/bench/bare-server.js'), '--mode', 'durable', '--file', join(tmp, 'bare.jsonl')], /listening (\d+)/);
   const promedic = await startChild(
-    [join(ROOT, 'dist/src/cli/index.js'), 'start', '--port', '0', '--data-dir', join(tmp, 'data'), '--rules', join(tmp, 'rules'), '--collection-interval', '5s'],
+    ['--max-semi-space-size=4', join(ROOT, 'dist/src/cli/index.js'), 'start', '--port', '0', '--data-dir', join(tmp, 'data'), '--rules', join(tmp, 'rules'), '--collection-interval', '5s'],
     /"url":"(http:\/\/[^"]+)"/,
     { PROMEDIC_TOKEN: TOKEN, PROMEDIC_LISTEN_ADDRESS: '127.0.0.1', PROMEDIC_LOG_LEVEL: 'info' },
   );

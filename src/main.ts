@@ -9,6 +9,8 @@ import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { ConfigError } from './errors.js';
 import { createApp } from './http/app.js';
+import { createInstrument } from './http/instrument.js';
+import { createWebhookHandler, isWebhook } from './http/routes/webhook.js';
 import { COLLECTORS } from './metrics/collectors/index.js';
 import { HostMetrics, collectorOptions } from './metrics/host.js';
 import { createRegistry } from './metrics/registry.js';
@@ -123,9 +125,12 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
 
   const ctx: Context = { config, logger, registry, store, host, rules, engine, intake, monitor, now: Date.now };
   let stopping = false;
-  const app = createApp(ctx, { ready: () => host.cycles > 0 && !stopping });
+  const track = createInstrument(ctx);
+  const app = createApp(ctx, { ready: () => host.cycles > 0 && !stopping, track });
+  const webhook = createWebhookHandler(ctx, track);
   const { createServer } = await import('node:http');
-  const server = createServer(app);
+  // The webhook is served in front of express (its hot path); everything else by the app.
+  const server = createServer((req, res) => (isWebhook(req) ? webhook(req, res) : app(req, res)));
   // Alertmanager and Prometheus keep connections alive; stay above their idle timeouts.
   server.keepAliveTimeout = 65_000;
 

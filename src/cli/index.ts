@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * promedic's command line. Exit codes: 0 ok, 1 a check failed (later commands), 2 bad
  * usage or configuration (one line per problem on stderr, no stack unless --log-level debug).

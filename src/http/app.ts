@@ -3,16 +3,16 @@
  * composition root decide where it listens).
  */
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type Response } from 'express';
-import { Gauge, Histogram } from 'prom-client';
 import type { Context } from '../context.js';
 import { PromedicError } from '../errors.js';
 import { requireAuth } from './auth.js';
 import { apiRoutes } from './routes/api.js';
-import { webhookRoutes } from './routes/webhook.js';
+import type { Track } from './instrument.js';
 
 export interface AppOptions {
   /** Readiness beyond the basics (first collection cycle done, store open). */
   ready: () => boolean;
+  track: Track;
 }
 
 /** The route pattern ("/api/v1/runs/:id"), never the raw URL, so label cardinality stays bounded. */
@@ -27,35 +27,9 @@ export function createApp(ctx: Context, opts: AppOptions): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   const log = ctx.logger.child({ component: 'http' });
-
-  const duration = new Histogram({
-    name: 'promedic_http_request_duration_seconds',
-    help: 'Duration of HTTP requests to promedic, by route pattern, method and status code.',
-    labelNames: ['route', 'method', 'code'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [ctx.registry],
-  });
-  const inFlight = new Gauge({
-    name: 'promedic_http_requests_in_flight',
-    help: 'HTTP requests currently being served by promedic.',
-    registers: [ctx.registry],
-  });
-
+  // Request metrics and debug logging, shared with the webhook's fast path (see main.ts).
   app.use((req: Request, res: Response, next: NextFunction) => {
-    const start = process.hrtime.bigint();
-    inFlight.inc();
-    res.once('close', () => {
-      inFlight.dec();
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const route = routeLabel(req);
-      duration.observe({ route, method: req.method, code: String(res.statusCode) }, seconds);
-      if (log.isLevelEnabled('debug')) {
-        log.debug(
-          { method: req.method, url: req.originalUrl, route, status: res.statusCode, duration_seconds: seconds, remote: req.socket.remoteAddress },
-          'request',
-        );
-      }
-    });
+    opts.track(req, res, () => routeLabel(req));
     next();
   });
 
@@ -85,7 +59,6 @@ export function createApp(ctx: Context, opts: AppOptions): express.Express {
   // Everything below acts or reveals history: credentials required when configured.
   const auth = requireAuth({ token: ctx.config.token, basic: ctx.config.basic });
   app.use(['/webhook', '/api', '/-/reload'], auth);
-  app.use(webhookRoutes(ctx));
   app.use(apiRoutes(ctx));
 
   app.use((req: Request, res: Response) => {

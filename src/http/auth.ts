@@ -4,6 +4,7 @@
  * sign payloads, so this is the only thing between the network and the playbooks.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 
 export interface Credentials {
@@ -44,10 +45,17 @@ export function authorized(header: string | undefined, c: Credentials): boolean 
   return false;
 }
 
+/** Answers 401 with a challenge for the configured scheme. */
+export function rejectUnauthorized(res: ServerResponse, c: Credentials): void {
+  res.setHeader('WWW-Authenticate', c.token !== null ? 'Bearer realm="promedic"' : 'Basic realm="promedic"');
+  res.statusCode = 401;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify({ error: { code: 'unauthorized', message: 'missing or invalid credentials (Authorization: Bearer <token> or basic auth)' } }));
+}
+
 export function requireAuth(c: Credentials) {
   return (req: Request, res: Response, next: NextFunction): void => {
     if (authorized(req.headers.authorization, c)) return next();
-    res.setHeader('WWW-Authenticate', c.token !== null ? 'Bearer realm="promedic"' : 'Basic realm="promedic"');
-    res.status(401).json({ error: { code: 'unauthorized', message: 'missing or invalid credentials (Authorization: Bearer <token> or basic auth)' } });
+    rejectUnauthorized(res, c);
   };
 }

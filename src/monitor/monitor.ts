@@ -49,6 +49,12 @@ interface State {
   annotations: Record<string, string>;
 }
 
+/** A readable, stable `series` label value: k="v" pairs, sorted ("" for a single series). */
+function seriesLabel(labels: Record<string, string>): string {
+  const keys = Object.keys(labels).sort();
+  return keys.length ? keys.map((k) => `${k}=${JSON.stringify(labels[k])}`).join(',') : 'all';
+}
+
 function formatValue(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
@@ -202,7 +208,7 @@ export class Monitor {
           while (drop + 1 < hist.length && (hist[drop] as Point).t < now - keep) drop++;
           if (drop) hist.splice(0, drop);
           this.history.set(key, hist);
-          const series = seriesKey || 'all';
+          const series = seriesLabel(sample.labels);
           if (rule.trendWindowMs !== null) {
             const fit = linearFit(hist, now, now - rule.trendWindowMs);
             if (fit) this.m.slope.set({ alertname: rule.alert, series }, fit.slope);
