@@ -281,10 +281,18 @@ export class Store {
       const keep = e.status === 'resolved' ? this.opts.episodeRetentionMs : 7 * this.opts.episodeRetentionMs;
       if (now - last > keep) m.episodes.delete(k);
     }
-    if (m.episodes.size > this.opts.maxEpisodes) {
-      // Oldest resolved episodes go first, then the oldest firing ones.
-      const order = [...m.episodes.values()].sort((a, b) => (a.status === b.status ? a.lastSeen.localeCompare(b.lastSeen) : a.status === 'resolved' ? -1 : 1));
-      for (const e of order.slice(0, m.episodes.size - this.opts.maxEpisodes)) m.episodes.delete(e.key);
+    // Over the cap, the oldest resolved episodes go first, then the oldest firing ones. The map
+    // is in first-seen order, so this is two linear passes, no sort (it runs in the snapshot).
+    for (const status of ['resolved', 'firing'] as const) {
+      if (m.episodes.size <= this.opts.maxEpisodes) break;
+      let excess = m.episodes.size - this.opts.maxEpisodes;
+      for (const [k, e] of m.episodes) {
+        if (excess <= 0) break;
+        if (e.status === status) {
+          m.episodes.delete(k);
+          excess--;
+        }
+      }
     }
     for (const [k, until] of m.cooldowns) if (until < now) m.cooldowns.delete(k);
     return {
