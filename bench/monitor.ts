@@ -57,22 +57,23 @@ function inc(key: string, by: number): number {
 
 function scrape(target: number, cycle: number) {
   const service = `svc-${target}`;
-  const req: Array<{ labels: Record<string, string>; value: number }> = [];
-  const buckets: Array<{ labels: Record<string, string>; value: number }> = [];
+  // Samples as the exposition parser hands them over from a scrape, raw label text included.
+  const req: Array<{ labels: Record<string, string>; value: number; raw: string }> = [];
+  const buckets: Array<{ labels: Record<string, string>; value: number; raw: string }> = [];
   for (const route of ROUTES) {
     const n = 50 + target;
-    req.push({ labels: { route, status_code: '200' }, value: inc(`${service}${route}200`, n) });
-    req.push({ labels: { route, status_code: '500' }, value: inc(`${service}${route}500`, Math.floor(n * (target % 10) / 100)) });
+    req.push({ labels: { route, status_code: '200' }, value: inc(`${service}${route}200`, n), raw: `route="${route}",status_code="200"` });
+    req.push({ labels: { route, status_code: '500' }, value: inc(`${service}${route}500`, Math.floor(n * (target % 10) / 100)), raw: `route="${route}",status_code="500"` });
     let cum = 0;
     for (const [i, le] of LE.entries()) {
       cum += Math.floor(n / LE.length) + (i === LE.length - 1 ? n % LE.length : 0);
-      buckets.push({ labels: { route, le }, value: inc(`${service}${route}${le}`, cum) });
+      buckets.push({ labels: { route, le }, value: inc(`${service}${route}${le}`, cum), raw: `route="${route}",le="${le}"` });
     }
   }
   return [
     { name: 'http_requests_total', samples: req },
     { name: 'http_request_duration_seconds_bucket', samples: buckets },
-    { name: 'app_active_connections', samples: [{ labels: {}, value: 100 + ((target * 7 + cycle) % 120) }] },
+    { name: 'app_active_connections', samples: [{ labels: {}, value: 100 + ((target * 7 + cycle) % 120), raw: '' }] },
   ];
 }
 

@@ -8,6 +8,8 @@ export type MetricType = 'counter' | 'gauge' | 'untyped';
 export interface Sample {
   labels?: Record<string, string>;
   value: number;
+  /** The label text as scraped (`{a="1",b="2"}`), when parsed: a ready-made series key. */
+  raw?: string;
 }
 
 export interface Family {

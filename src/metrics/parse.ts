@@ -73,7 +73,7 @@ export function parseExposition(text: string, opts: ParseOptions = { timestamps:
       labels[k] = unescapeLabel(lm[2] as string);
       if (lm[3] === '') break;
     }
-    const sample: Sample = { labels, value: parseValue(m[4] as string) };
+    const sample: Sample = { labels, value: parseValue(m[4] as string), raw: body };
     get(m[1] as string).samples.push(sample);
   });
   return [...fams.values()];

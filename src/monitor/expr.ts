@@ -65,7 +65,11 @@ export class SeriesStore {
     return this.retentionMs.has(metric);
   }
 
-  add(metric: string, labels: Record<string, string>, t: number, v: number, extra?: Record<string, string>): void {
+  /**
+   * Adds a point. `rawKey`, when given, identifies the series (the scraped label text plus the
+   * scrape's extra labels), saving a sort and a concatenation per sample.
+   */
+  add(metric: string, labels: Record<string, string>, t: number, v: number, extra?: Record<string, string>, rawKey?: string): void {
     const keep = this.retentionMs.get(metric);
     if (keep === undefined) return;
     let byLabels = this.series.get(metric);
@@ -73,7 +77,7 @@ export class SeriesStore {
       byLabels = new Map();
       this.series.set(metric, byLabels);
     }
-    const key = labelKey(labels, extra);
+    const key = rawKey ?? labelKey(labels, extra);
     let s = byLabels.get(key);
     if (!s) {
       s = { labels: extra ? { ...labels, ...extra } : labels, points: [], offset: 0, last: v };
@@ -113,16 +117,27 @@ export class SeriesStore {
   }
 }
 
+/** The values of the `by` labels, joined: enough to tell groups apart within one expression. */
+function groupKey(labels: Record<string, string>, by: string[] | undefined): string {
+  if (!by || by.length === 0) return '';
+  let out = '';
+  for (const k of by) out += `${labels[k] ?? '\u0002'}\u0000`;
+  return out;
+}
+
 function aggregate(samples: Sample[], agg: Agg | undefined, by: string[] | undefined): Sample[] {
   if (!agg) return samples;
   const groups = new Map<string, { labels: Record<string, string>; values: number[] }>();
   for (const s of samples) {
-    const labels: Record<string, string> = {};
-    for (const k of by ?? []) if (s.labels[k] !== undefined) labels[k] = s.labels[k] as string;
-    const key = labelKey(labels);
-    const g = groups.get(key) ?? { labels, values: [] };
+    const key = groupKey(s.labels, by);
+    let g = groups.get(key);
+    if (!g) {
+      const labels: Record<string, string> = {};
+      for (const k of by ?? []) if (s.labels[k] !== undefined) labels[k] = s.labels[k] as string;
+      g = { labels, values: [] };
+      groups.set(key, g);
+    }
     g.values.push(s.value);
-    groups.set(key, g);
   }
   return [...groups.values()].map((g) => {
     const vs = g.values;
@@ -223,12 +238,15 @@ function evaluateOnce(e: Expr, store: SeriesStore, now: number, staleMs: number,
         const r = storedRate(s.points, windowStart(s.points, now, e.windowMs));
         const le = s.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels.le);
         if (r === null || Number.isNaN(le)) continue;
-        const labels: Record<string, string> = {};
-        for (const k of e.by ?? []) if (s.labels[k] !== undefined) labels[k] = s.labels[k] as string;
-        const key = labelKey(labels);
-        const g = groups.get(key) ?? { labels, buckets: new Map() };
+        const key = groupKey(s.labels, e.by);
+        let g = groups.get(key);
+        if (!g) {
+          const labels: Record<string, string> = {};
+          for (const k of e.by ?? []) if (s.labels[k] !== undefined) labels[k] = s.labels[k] as string;
+          g = { labels, buckets: new Map() };
+          groups.set(key, g);
+        }
         g.buckets.set(le, (g.buckets.get(le) ?? 0) + r);
-        groups.set(key, g);
       }
       const out: Sample[] = [];
       for (const g of groups.values()) {

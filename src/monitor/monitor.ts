@@ -118,10 +118,11 @@ export class Monitor {
   }
 
   /** Adds a collection cycle's (or a target scrape's) samples; only metrics that rules read are kept. */
-  ingest(families: Array<{ name: string; samples: Array<{ labels?: Record<string, string>; value: number }> }>, t: number, extra?: Record<string, string>): void {
+  ingest(families: Array<{ name: string; samples: Array<{ labels?: Record<string, string>; value: number; raw?: string }> }>, t: number, extra?: Record<string, string>): void {
+    const extraKey = extra ? labelKey(extra) : '';
     for (const f of families) {
       if (!this.store.wants(f.name)) continue;
-      for (const s of f.samples) this.store.add(f.name, s.labels ?? {}, t, s.value, extra);
+      for (const s of f.samples) this.store.add(f.name, s.labels ?? {}, t, s.value, extra, s.raw === undefined ? undefined : `${s.raw}\u0003${extraKey}`);
     }
   }
 
@@ -195,6 +196,11 @@ export class Monitor {
       }
       const keep = Math.max(rule.trendWindowMs ?? 0, rule.forecast?.windowMs ?? 0);
       for (const sample of samples) {
+        // The common case, first and without building keys: a rule with no history, no
+        // pending or firing series, and no breach.
+        if (keep === 0 && !this.perRule.get(rule.alert) && !(rule.op === 'above' ? sample.value > rule.threshold : sample.value < rule.threshold)) {
+          continue;
+        }
         sample.key ??= labelKey(sample.labels);
         const seriesKey = sample.key;
         const key = `${rule.alert}|${seriesKey}`;
@@ -234,7 +240,7 @@ export class Monitor {
 
         if (!st) {
           const s: State = { rule, labels, state: 'pending', since: now, value: sample.value, sent: false, annotations, ...(forecast !== undefined ? { forecast } : {}) };
-          this.states.set(key, s);
+          this.setState(key, s);
           if (rule.forMs === 0) this.fire(s, now, outgoing, firing);
           continue;
         }
@@ -242,7 +248,7 @@ export class Monitor {
         st.annotations = annotations;
         if (forecast !== undefined) st.forecast = forecast;
         if (st.state === 'pending') {
-          if (!breach) this.states.delete(key);
+          if (!breach) this.deleteState(key);
           else if (now - st.since >= rule.forMs) this.fire(st, now, outgoing, firing);
         } else if (cleared) {
           if (st.sent) outgoing.push(this.toAlert(st, 'resolved', now));
@@ -276,7 +282,22 @@ export class Monitor {
         return;
       }
     }
-    for (const key of resolvedKeys) this.states.delete(key);
+    for (const key of resolvedKeys) this.deleteState(key);
+  }
+
+  /** Pending or firing series per rule, so rules with none skip their quiet series cheaply. */
+  private readonly perRule = new Map<string, number>();
+
+  private setState(key: string, st: State): void {
+    if (!this.states.has(key)) this.perRule.set(st.rule.alert, (this.perRule.get(st.rule.alert) ?? 0) + 1);
+    this.states.set(key, st);
+  }
+
+  private deleteState(key: string): void {
+    const st = this.states.get(key);
+    if (!st) return;
+    this.states.delete(key);
+    this.perRule.set(st.rule.alert, (this.perRule.get(st.rule.alert) ?? 1) - 1);
   }
 
   private annotate(rule: MonitorRule, value: number, labels: Record<string, string>, forecast: number | undefined): Record<string, string> {
