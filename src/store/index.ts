@@ -9,8 +9,9 @@
  *   replayed; a snapshot rotates the journal first, so nothing appended meanwhile is lost.
  * - `promedic.lock`: one process per data dir.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Low } from 'lowdb';
 import { SlicedJSONFile } from './adapter.js';
 import { ConfigError, errorMessage } from '../errors.js';
@@ -59,7 +60,12 @@ function isAlive(pid: number): boolean {
 
 /** The live state: maps for O(1) updates; serialised to PersistedState for the snapshot. */
 export class Memory {
+  /**
+   * Episodes in first-seen order, capped as they arrive (oldest forgotten first), so a storm
+   * cannot grow memory or make the next snapshot slow.
+   */
   episodes = new Map<string, EpisodeRecord>();
+  constructor(private readonly maxEpisodes = Number.POSITIVE_INFINITY) {}
   runs = new Map<string, RunRecord>();
   cooldowns = new Map<string, number>();
   failures = new Map<string, number[]>();
@@ -71,6 +77,15 @@ export class Memory {
     switch (e.op) {
       case 'episode':
         this.episodes.set(e.v.key, e.v);
+        // Evict in batches of a tenth: one iterator pass, and repeated first-entry deletes
+        // would walk an ever longer run of deleted slots.
+        if (this.episodes.size > this.maxEpisodes * 1.1) {
+          let excess = this.episodes.size - this.maxEpisodes;
+          for (const k of this.episodes.keys()) {
+            if (excess-- <= 0) break;
+            this.episodes.delete(k);
+          }
+        }
         break;
       case 'run':
         // Map order is insertion order: an update keeps a run's place, so runs stay in start order.
@@ -98,7 +113,7 @@ export class Store {
   readonly dir: string;
   readonly file: string;
   readonly lockFile: string;
-  readonly mem = new Memory();
+  readonly mem: Memory;
   private readonly opts: Required<StoreOptions>;
   private db: Low<PersistedState> | null = null;
   private meta: Pick<PersistedState, 'starts' | 'stops'> = { starts: [], stops: [] };
@@ -121,9 +136,10 @@ export class Store {
       maxRuns: opts.maxRuns ?? 1000,
       episodeRetentionMs: opts.episodeRetentionMs ?? 24 * 3600_000,
       snapshotIntervalMs: opts.snapshotIntervalMs ?? 60_000,
-      journalMaxBytes: opts.journalMaxBytes ?? 64 * 1024 * 1024,
+      journalMaxBytes: opts.journalMaxBytes ?? 256 * 1024 * 1024,
       maxEpisodes: opts.maxEpisodes ?? 20_000,
     };
+    this.mem = new Memory(this.opts.maxEpisodes);
   }
 
   /** Creates the data dir, takes the lock, reads the snapshot and replays the journal. */
@@ -195,8 +211,9 @@ export class Store {
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
     for (const seq of journals) {
-      const text = readFileSync(join(this.dir, `journal.${seq}.jsonl`), 'utf8');
-      for (const line of text.split('\n')) {
+      // Line by line: a journal can hold hundreds of MB after a storm and a crash.
+      const lines = createInterface({ input: createReadStream(join(this.dir, `journal.${seq}.jsonl`), 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
+      for await (const line of lines) {
         if (!line) continue;
         try {
           this.mem.apply(JSON.parse(line) as JournalEntry);
