@@ -63,12 +63,13 @@ describe('the embedded monitor on real CPU load', () => {
     for (const b of burners.splice(0)) b.kill('SIGKILL');
     await waitFor(
       async () => (await api(svc.url, '/api/v1/alerts')).monitor.every((a: { alertname: string }) => a.alertname !== 'HighCPUUsage'),
-      45_000,
+      // Other test files share the machine: give their load time to pass as well.
+      100_000,
       'HighCPUUsage to resolve',
     );
     const alerts = await api(svc.url, '/api/v1/alerts');
     expect(alerts.firing_episodes.filter((e: { alertname: string }) => e.alertname === 'HighCPUUsage')).toEqual([]);
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
     expect(metrics).toMatch(/promedic_alerts_received_total\{status="resolved",category="performance",severity="warning",outcome="resolved"\} 1/);
-  }, 120_000);
+  }, 180_000);
 });
