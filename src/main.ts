@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { ConfigError } from './errors.js';
-import { createApp } from './http/app.js';
+import { createApp, createMetricsHandler, isMetrics } from './http/app.js';
 import { createInstrument } from './http/instrument.js';
 import { createWebhookHandler, isWebhook } from './http/routes/webhook.js';
 import { COLLECTORS } from './metrics/collectors/index.js';
@@ -128,9 +128,10 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   const track = createInstrument(ctx);
   const app = createApp(ctx, { ready: () => host.cycles > 0 && !stopping, track });
   const webhook = createWebhookHandler(ctx, track);
+  const metrics = createMetricsHandler(ctx, track);
   const { createServer } = await import('node:http');
-  // The webhook is served in front of express (its hot path); everything else by the app.
-  const server = createServer((req, res) => (isWebhook(req) ? webhook(req, res) : app(req, res)));
+  // The two hot paths, scrapes and the webhook, are served in front of express; the rest by the app.
+  const server = createServer((req, res) => (isMetrics(req) ? metrics(req, res) : isWebhook(req) ? webhook(req, res) : app(req, res)));
   // Alertmanager and Prometheus keep connections alive; stay above their idle timeouts.
   server.keepAliveTimeout = 65_000;
 
