@@ -6,22 +6,6 @@ export interface Point {
   v: number;
 }
 
-/**
- * Per-second increase of a counter over the points (counter resets handled as Prometheus
- * does: a drop means the counter restarted from zero). Null with fewer than two points.
- */
-export function counterRate(points: Point[], from = 0): number | null {
-  if (points.length - from < 2) return null;
-  let increase = 0;
-  for (let i = from + 1; i < points.length; i++) {
-    const prev = (points[i - 1] as Point).v;
-    const cur = (points[i] as Point).v;
-    increase += cur >= prev ? cur - prev : cur;
-  }
-  const seconds = ((points[points.length - 1] as Point).t - (points[from] as Point).t) / 1000;
-  return seconds > 0 ? increase / seconds : null;
-}
-
 /** Least-squares slope (per second) and intercept at time `at`, as Prometheus' deriv()/predict_linear(). */
 export function linearFit(points: Point[], at: number, since = Number.NEGATIVE_INFINITY): { slope: number; valueAt: number } | null {
   let n = 0;

@@ -30,7 +30,7 @@ export interface StoreOptions {
   /** How often changes are folded into the snapshot (sooner when the journal grows past journalMaxBytes). */
   snapshotIntervalMs?: number;
   journalMaxBytes?: number;
-  /** Episodes kept for de-duplication; beyond it the oldest resolved ones go first. */
+  /** Episodes kept for de-duplication; beyond it the oldest (first seen) are forgotten. */
   maxEpisodes?: number;
 }
 
@@ -297,19 +297,6 @@ export class Store {
       const last = Date.parse(e.resolvedAt ?? e.lastSeen);
       const keep = e.status === 'resolved' ? this.opts.episodeRetentionMs : 7 * this.opts.episodeRetentionMs;
       if (now - last > keep) m.episodes.delete(k);
-    }
-    // Over the cap, the oldest resolved episodes go first, then the oldest firing ones. The map
-    // is in first-seen order, so this is two linear passes, no sort (it runs in the snapshot).
-    for (const status of ['resolved', 'firing'] as const) {
-      if (m.episodes.size <= this.opts.maxEpisodes) break;
-      let excess = m.episodes.size - this.opts.maxEpisodes;
-      for (const [k, e] of m.episodes) {
-        if (excess <= 0) break;
-        if (e.status === status) {
-          m.episodes.delete(k);
-          excess--;
-        }
-      }
     }
     for (const [k, until] of m.cooldowns) if (until < now) m.cooldowns.delete(k);
     return {

@@ -15,8 +15,6 @@ export class Journal {
   private fh: FileHandle | null = null;
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
-  /** Entries written (and synced) to the current file. */
-  entries = 0;
   /** Bytes known to be whole, synced entries; a failed write is cut back to here. */
   private size = 0;
 
@@ -57,7 +55,6 @@ export class Journal {
           }
           await this.fh.datasync();
           this.size += buf.length;
-          this.entries += batch.length;
           for (const p of batch) p.resolve();
         } catch (err) {
           // A partial write (disk full) must not leave half a line for the next append to extend.
