@@ -20,6 +20,8 @@ const TEST_FILES = readdirSync(TESTS).filter(isYaml).sort().map((f) => join(TEST
 
 /** The alerts the bundled playbooks and promedic's embedded monitors are named after. */
 const EXPECTED_ALERTS = [
+  'AppHighMemoryUsage',
+  'DatabaseConnectionErrors',
   'HighCPUUsage',
   'HighErrorRate',
   'HighLatency',
@@ -28,6 +30,7 @@ const EXPECTED_ALERTS = [
   'NodeFilesystemAlmostFull',
   'NodeFilesystemFillingUp',
   'TooManyConnections',
+  'ValidationErrors',
 ];
 
 interface Rule {
