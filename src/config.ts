@@ -35,6 +35,7 @@ export interface ConfigInput {
   http: { body_limit_bytes: number; shutdown_timeout: string };
   engine: { dry_run: boolean; paused: boolean; max_runs_per_minute: number; max_in_flight: number };
   prometheus: { url?: string };
+  alertmanager: { url?: string };
   history: { max_runs: number; episode_retention: string; max_episodes: number };
   instance?: string;
   monitor: {
@@ -86,6 +87,7 @@ export const DEFAULTS: ConfigInput = Object.freeze({
   http: { body_limit_bytes: 1024 * 1024, shutdown_timeout: '10s' },
   engine: { dry_run: false, paused: false, max_runs_per_minute: 30, max_in_flight: 10 },
   prometheus: {},
+  alertmanager: {},
   history: { max_runs: 1000, episode_retention: '24h', max_episodes: 20_000 },
   monitor: { enabled: true, defer_to_alertmanager: false, overrides: {} },
   targets: [],
@@ -103,6 +105,7 @@ export const ENV_VARS: Record<string, { path: string; numeric?: boolean }> = {
   PROMEDIC_TOKEN: { path: 'auth.token' },
   PROMEDIC_TOKEN_FILE: { path: 'auth.token_file' },
   PROMEDIC_PROMETHEUS_URL: { path: 'prometheus.url' },
+  PROMEDIC_ALERTMANAGER_URL: { path: 'alertmanager.url' },
 };
 /** Read by the CLI, not a config value. */
 const ENV_META = new Set(['PROMEDIC_CONFIG']);

@@ -16,6 +16,7 @@ import { HostMetrics, collectorOptions } from './metrics/host.js';
 import { createRegistry } from './metrics/registry.js';
 import { Store } from './store/index.js';
 import { Engine } from './engine/engine.js';
+import { Escalator } from './engine/escalation.js';
 import { Intake } from './intake/index.js';
 import { RuleManager } from './rules/index.js';
 import { Monitor } from './monitor/monitor.js';
@@ -73,7 +74,11 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     await store.close();
     throw new ConfigError(ruleErrors);
   }
+  const escalator = config.alertmanager.url
+    ? new Escalator({ url: config.alertmanager.url, logger, registry })
+    : null;
   const engine = new Engine({
+    escalator,
     store,
     logger,
     registry,
@@ -193,6 +198,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       targets.stop();
       await host.stop();
       await engine.stop();
+      escalator?.stop();
       await store.close();
       log.info('stopped');
     })();

@@ -16,6 +16,7 @@ import type { Playbook, Step, Strategy } from '../rules/playbook.js';
 import { type TemplateVars, TemplateError } from '../rules/template.js';
 import type { Store } from '../store/index.js';
 import type { JournalEntry, RunRecord, StepRecord } from '../store/types.js';
+import type { Escalator } from './escalation.js';
 import { backoffMs, explainMatch, gate, suspensionFor, targetKey, targetOf, templateVarsFor } from './plan.js';
 
 export interface EngineOptions {
@@ -34,6 +35,8 @@ export interface EngineOptions {
   emergencyNotifyUrl?: string | null;
   /** How often a verification query is retried while waiting. */
   verifyPollMs?: number;
+  /** Raises PromedicRemediationFailed in Alertmanager when a playbook cannot fix an alert. */
+  escalator?: Escalator | null;
 }
 
 interface Job {
@@ -53,6 +56,13 @@ class Cancelled extends Error {
   constructor(readonly why: 'paused' | 'resolved' | 'shutdown') {
     super(`cancelled: ${why}`);
   }
+}
+
+/** "reset-connection: verification failed (...); rolled back" for an escalation's description. */
+function describeRun(r: RunRecord): string {
+  const failedStep = r.steps.find((s) => s.outcome === 'failed');
+  const why = r.verification?.outcome === 'failed' ? `verification failed${r.verification.detail ? ` (${r.verification.detail})` : ''}` : failedStep ? `step "${failedStep.name}" failed${failedStep.error ? `: ${failedStep.error}` : ''}` : (r.error ?? r.status);
+  return `${r.strategy}: ${why}${r.rollback?.length ? '; rolled back' : ''}`;
 }
 
 function nowIso(): string {
@@ -194,6 +204,7 @@ export class Engine {
   /** The episode resolved: verifications waiting on it succeed; runs still acting follow on_resolved. */
   onResolved(episode: string): void {
     this.leaveEmergency(episode);
+    if (this.o.escalator) void this.o.escalator.resolve(episode);
     for (const w of this.resolvedWaiters.get(episode) ?? []) w();
     this.resolvedWaiters.delete(episode);
     for (const h of this.handles.values()) {
@@ -262,9 +273,11 @@ export class Engine {
     }
     const strategies = pb.strategyPolicy === 'try_next' ? pb.strategies : pb.strategies.slice(0, 1);
     let succeeded = false;
+    const tried: RunRecord[] = [];
     for (let i = 0; i < strategies.length && !succeeded; i++) {
       const strategy = strategies[i] as Strategy;
       const run = this.newRun(job, strategy, i + 1);
+      tried.push(run);
       const handle: Handle = { job, controller: new AbortController(), phase: 'acting', run };
       this.handles.set(run.id, handle);
       try {
@@ -298,11 +311,25 @@ export class Engine {
     }
     await this.store.commit(entries).catch((err: unknown) => log.error({ err }, 'could not record failure'));
     if (suspended) log.error({ target: job.key }, 'playbook suspended for this target after repeated failures');
-    await this.escalate(job, suspended);
+    await this.escalate(job, suspended, tried);
   }
 
-  private async escalate(job: Job, suspended: boolean): Promise<void> {
-    if (job.pb.onFailure.length === 0 || this.paused) return;
+  private async escalate(job: Job, suspended: boolean, tried: RunRecord[]): Promise<void> {
+    if (this.paused) return;
+    const episode = this.store.mem.episodes.get(job.alert.episode);
+    const last = tried[tried.length - 1];
+    if (this.o.escalator && last && episode?.status !== 'resolved') {
+      await this.o.escalator.escalate({
+        episode: job.alert.episode,
+        playbook: job.pb.name,
+        target: targetOf(job.pb, job.alert.labels),
+        severity: job.alert.severity,
+        reason: suspended ? 'suspended' : 'failed',
+        summary: tried.map(describeRun).join('; '),
+        runId: last.id,
+      });
+    }
+    if (job.pb.onFailure.length === 0) return;
     const vars = templateVarsFor(job.alert, job.pb, { id: 'on_failure', strategy: suspended ? 'suspended' : 'failed', mode: 'enforce' });
     const controller = new AbortController();
     for (const step of job.pb.onFailure) {
