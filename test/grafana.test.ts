@@ -1,0 +1,557 @@
+/**
+ * The Grafana bundle in grafana/: every dashboard keeps the conventions a shared dashboard
+ * needs (a datasource variable used everywhere, units, thresholds, descriptions, no hard-coded
+ * instance or job, a valid layout), every panel query is valid PromQL, the provisioning files
+ * point at the dashboards; and, with Debian's prometheus, every query runs against a real
+ * Prometheus scraping promedic after a few playbook runs.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { parser } from '@prometheus-io/lezer-promql';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { loadConfig } from '../src/config.js';
+import { type Service, startService } from '../src/main.js';
+import {
+  type GrafanaDashboard,
+  type GrafanaPanel,
+  DASHBOARD_DIR,
+  allPanels,
+  dashboardFiles,
+  dataRequires,
+  labelMatchers,
+  loadDashboard,
+  metricNames,
+  panelQueries,
+  promqlErrors,
+  substituteBuiltins,
+  toPromql,
+  variablesIn,
+} from './helpers/grafana.js';
+import { ROOT, amPayload, rawRequest, requireBinary, tempDir, waitFor } from './helpers/index.js';
+
+const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
+/** Panel types that show no query result, and so need no datasource, unit or thresholds. */
+const LAYOUT_ONLY = new Set(['row', 'text']);
+const BUILTIN_VARIABLES = new Set(['__rate_interval', '__interval', '__interval_ms', '__range', '__range_s', '__range_ms']);
+/** Labels that identify a target: a dashboard must select them through a variable. */
+const TARGET_LABELS = new Set(['instance', 'job', 'service']);
+
+const files = dashboardFiles();
+const dashboards = files.map((f) => ({ file: f, name: basename(f), d: loadDashboard(f) }));
+
+/** All TypeScript under src/, to check that the promedic_* metrics the dashboards read exist. */
+function sourceText(dir: string): string {
+  let text = '';
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) text += sourceText(p);
+    else if (e.name.endsWith('.ts')) text += readFileSync(p, 'utf8');
+  }
+  return text;
+}
+
+/** Each vector selector of a query: its metric name and the labels it matches on. */
+function selectors(promql: string): Array<{ metric: string; labels: string[] }> {
+  const out: Array<{ metric: string; labels: string[] }> = [];
+  parser.parse(promql).iterate({
+    enter(node) {
+      if (node.name !== 'VectorSelector') return;
+      const id = node.node.getChild('Identifier');
+      const labels: string[] = [];
+      const matchers = node.node.getChild('LabelMatchers');
+      for (const m of matchers?.getChildren('UnquotedLabelMatcher') ?? []) {
+        const name = m.getChild('LabelName');
+        if (name) labels.push(promql.slice(name.from, name.to));
+      }
+      out.push({ metric: id ? promql.slice(id.from, id.to) : '', labels });
+    },
+  });
+  return out;
+}
+
+function overlaps(a: GrafanaPanel, b: GrafanaPanel): boolean {
+  const p = a.gridPos as NonNullable<GrafanaPanel['gridPos']>;
+  const q = b.gridPos as NonNullable<GrafanaPanel['gridPos']>;
+  return p.x < q.x + q.w && q.x < p.x + p.w && p.y < q.y + q.h && q.y < p.y + p.h;
+}
+
+/** Panels laid out together: the top level (rows included), and the inside of each collapsed row. */
+function layers(d: GrafanaDashboard): GrafanaPanel[][] {
+  return [d.panels, ...d.panels.filter((p) => p.type === 'row' && p.collapsed).map((r) => r.panels ?? [])];
+}
+
+function variableQuery(v: { query?: string | { query?: string }; definition?: string }): string {
+  return typeof v.query === 'string' ? v.query : (v.query?.query ?? v.definition ?? '');
+}
+
+it('finds the two dashboards', () => {
+  expect(dashboards.map((x) => x.name)).toEqual(['promedic-automation.json', 'promedic-host.json']);
+});
+
+describe.each(dashboards)('$name', ({ file, d }) => {
+  const panels = allPanels(d);
+  const data = panels.filter((p) => !LAYOUT_ONLY.has(p.type));
+  const queries = panelQueries(file);
+  const variables = d.templating.list;
+
+  it('is a current-schema dashboard with a stable uid', () => {
+    expect(d.schemaVersion).toBeGreaterThanOrEqual(39);
+    expect(d.uid).toMatch(/^promedic-[a-z0-9-]+$/);
+    expect(d.uid.length).toBeLessThanOrEqual(40);
+    expect(d.title).toMatch(/^promedic \/ /);
+    expect(d.id ?? null).toBeNull();
+    expect(typeof d.description).toBe('string');
+  });
+
+  it('has a Prometheus datasource variable, used by every panel and every target', () => {
+    const ds = variables.find((v) => v.name === 'datasource');
+    expect(ds).toMatchObject({ type: 'datasource', query: 'prometheus' });
+    const wrong: string[] = [];
+    for (const p of data) {
+      if (JSON.stringify(p.datasource) !== JSON.stringify(DATASOURCE)) wrong.push(`panel "${p.title}": ${JSON.stringify(p.datasource)}`);
+      if (!p.targets?.length) wrong.push(`panel "${p.title}": no targets`);
+      for (const t of p.targets ?? []) {
+        if (JSON.stringify(t.datasource) !== JSON.stringify(DATASOURCE)) wrong.push(`panel "${p.title}" ${t.refId}: ${JSON.stringify(t.datasource)}`);
+      }
+    }
+    for (const v of variables.filter((x) => x.type === 'query')) {
+      if (JSON.stringify(v.datasource) !== JSON.stringify(DATASOURCE)) wrong.push(`variable ${v.name}: ${JSON.stringify(v.datasource)}`);
+    }
+    for (const a of d.annotations?.list ?? []) {
+      if (!a.builtIn && JSON.stringify(a.datasource) !== JSON.stringify(DATASOURCE)) wrong.push(`annotation ${a.name}: ${JSON.stringify(a.datasource)}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('sets a unit, thresholds and a description on every panel that shows data', () => {
+    const wrong: string[] = [];
+    for (const p of data) {
+      const defaults = p.fieldConfig?.defaults;
+      if (typeof defaults?.unit !== 'string' || !defaults.unit) wrong.push(`"${p.title}": no unit`);
+      const steps = defaults?.thresholds?.steps ?? [];
+      if (steps.length === 0 || steps[0]?.value !== null) wrong.push(`"${p.title}": thresholds must start with a base step (value null)`);
+      for (let i = 2; i < steps.length; i++) {
+        if ((steps[i]?.value as number) <= (steps[i - 1]?.value as number)) wrong.push(`"${p.title}": threshold steps not ascending`);
+      }
+      if (!p.description?.trim()) wrong.push(`"${p.title}": no description`);
+      if (!p.title?.trim()) wrong.push(`panel ${p.id}: no title`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('has unique panel ids and a valid, non-overlapping grid layout', () => {
+    const ids = panels.map((p) => p.id);
+    expect(ids.every((id) => Number.isInteger(id) && (id as number) > 0)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    const wrong: string[] = [];
+    for (const p of panels) {
+      const g = p.gridPos;
+      if (!g || ![g.h, g.w, g.x, g.y].every(Number.isInteger)) {
+        wrong.push(`"${p.title}": gridPos ${JSON.stringify(g)}`);
+        continue;
+      }
+      if (g.w < 1 || g.h < 1 || g.x < 0 || g.y < 0 || g.x + g.w > 24) wrong.push(`"${p.title}": outside the grid ${JSON.stringify(g)}`);
+    }
+    expect(wrong).toEqual([]);
+    for (const layer of layers(d)) {
+      for (let i = 0; i < layer.length; i++) {
+        for (let j = i + 1; j < layer.length; j++) {
+          if (overlaps(layer[i] as GrafanaPanel, layer[j] as GrafanaPanel)) wrong.push(`"${layer[i]?.title}" overlaps "${layer[j]?.title}"`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+    // Rows that are not collapsed hold no panels of their own (Grafana puts them after the row).
+    expect(panels.filter((p) => p.type === 'row' && !p.collapsed && (p.panels?.length ?? 0) > 0)).toEqual([]);
+  });
+
+  it('gives every target a unique refId and an expression', () => {
+    for (const p of data) {
+      const refs = (p.targets ?? []).map((t) => t.refId);
+      expect(new Set(refs).size, `"${p.title}"`).toBe(refs.length);
+      for (const t of p.targets ?? []) expect(t.expr?.trim(), `"${p.title}" ${t.refId}`).toBeTruthy();
+    }
+  });
+
+  it('parses every panel query with the Prometheus grammar', () => {
+    expect(queries.length).toBeGreaterThan(20);
+    const bad = queries
+      .map((q) => ({ q, errors: promqlErrors(q.promql) }))
+      .filter((x) => x.errors.length > 0)
+      .map(({ q, errors }) => `${q.dashboard} / ${q.panel} / ${q.refId}: ${errors.join('; ')}\n  ${q.expr}`);
+    expect(bad).toEqual([]);
+    for (const a of (d.annotations?.list ?? []).filter((x) => x.expr)) {
+      expect(promqlErrors(toPromql(a.expr as string)), `annotation ${a.name}`).toEqual([]);
+    }
+  });
+
+  it('uses only variables it defines', () => {
+    const defined = new Set(variables.map((v) => v.name));
+    const exprs = [...queries.map((q) => q.expr), ...variables.map(variableQuery), ...(d.annotations?.list ?? []).map((a) => a.expr ?? '')];
+    const unknown = exprs.flatMap(variablesIn).filter((v) => !defined.has(v) && !BUILTIN_VARIABLES.has(v));
+    expect(unknown).toEqual([]);
+  });
+
+  it('selects targets through variables, never a hard-coded instance, job or service', () => {
+    const wrong: string[] = [];
+    for (const q of queries) {
+      for (const m of labelMatchers(q.expr)) {
+        if (TARGET_LABELS.has(m.label) && variablesIn(m.value).length === 0) wrong.push(`${q.panel} / ${q.refId}: ${m.label}${m.op}"${m.value}"`);
+      }
+      // Every series a panel reads is narrowed to the chosen targets.
+      for (const s of selectors(substituteBuiltins(q.expr))) {
+        if (!s.labels.some((l) => TARGET_LABELS.has(l))) wrong.push(`${q.panel} / ${q.refId}: ${s.metric} is not filtered by instance or service`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('has query variables from label_values() over a valid selector', () => {
+    for (const v of variables.filter((x) => x.type === 'query')) {
+      const q = variableQuery(v);
+      const m = /^label_values\((.+),\s*([a-zA-Z_]\w*)\)$/.exec(q);
+      expect(m, `variable ${v.name}: ${q}`).not.toBeNull();
+      expect(promqlErrors(toPromql((m as RegExpExecArray)[1] as string)), `variable ${v.name}`).toEqual([]);
+      if (v.multi) expect(v.allValue, `variable ${v.name}`).toBe('.+');
+    }
+  });
+});
+
+describe('promedic / Host', () => {
+  const host = dashboards.find((x) => x.d.uid === 'promedic-host') as (typeof dashboards)[number];
+
+  it('picks the instance from node_uname_info and filters every series by it', () => {
+    const v = host.d.templating.list.find((x) => x.name === 'instance');
+    expect(v && variableQuery(v)).toBe('label_values(node_uname_info, instance)');
+    for (const q of panelQueries(host.file)) {
+      for (const s of selectors(substituteBuiltins(q.expr))) expect(s.labels, `${q.panel}: ${s.metric}`).toContain('instance');
+    }
+  });
+
+  it('covers what the host needs watched', () => {
+    const all = panelQueries(host.file).map((q) => q.expr).join('\n');
+    for (const needle of [
+      'node_cpu_seconds_total', 'node_memory_MemAvailable_bytes', 'node_filesystem_avail_bytes', 'predict_linear(',
+      'node_disk_read_bytes_total', 'node_network_receive_bytes_total', 'node_network_receive_errs_total', 'node_network_receive_drop_total',
+      'node_load1', 'node_load5', 'node_load15', 'node_netstat_Tcp_CurrEstab', 'node_tcp_connection_states',
+      'node_pressure_', 'node_procs_running', 'node_processes_state', 'node_filefd_allocated',
+    ]) {
+      expect(all, needle).toContain(needle);
+    }
+  });
+});
+
+describe('promedic / Automation', () => {
+  const automation = dashboards.find((x) => x.d.uid === 'promedic-automation') as (typeof dashboards)[number];
+  const src = sourceText(join(ROOT, 'src'));
+
+  it('reads only promedic_* metrics that promedic defines', () => {
+    const names = new Set(panelQueries(automation.file).flatMap((q) => metricNames(q.promql)));
+    const missing = [...names]
+      .filter((n) => n.startsWith('promedic_'))
+      .filter((n) => !src.includes(`'${n}'`) && !src.includes(`'${n.replace(/_(bucket|sum|count)$/, '')}'`));
+    expect(missing).toEqual([]);
+    expect([...names].filter((n) => n.startsWith('promedic_')).length).toBeGreaterThanOrEqual(25);
+  });
+
+  const demoMetrics = join(ROOT, 'examples/demo-app/src/metrics.ts');
+  it.runIf(existsSync(demoMetrics))('reads only application metrics that the demo app exports', () => {
+    const defined = readFileSync(demoMetrics, 'utf8');
+    const names = new Set(panelQueries(automation.file).flatMap((q) => metricNames(q.promql)));
+    const missing = [...names]
+      .filter((n) => n.startsWith('app_') || n.startsWith('http_'))
+      .filter((n) => !defined.includes(`'${n}'`) && !defined.includes(`'${n.replace(/_(bucket|sum|count)$/, '')}'`));
+    expect(missing).toEqual([]);
+  });
+
+  it('keeps the application panels in a collapsed "Application" row', () => {
+    const app = automation.d.panels.find((p) => p.type === 'row' && p.title === 'Application');
+    expect(app?.collapsed).toBe(true);
+    expect(app?.panels?.length).toBeGreaterThan(0);
+    for (const p of app?.panels ?? []) {
+      for (const t of p.targets ?? []) expect(labelMatchers(t.expr ?? '').map((m) => `${m.label}${m.op}${m.value}`), p.title).toContain('service=~$service');
+    }
+  });
+});
+
+describe('provisioning', () => {
+  const PROVISIONING = join(ROOT, 'grafana/provisioning');
+  /** Where the bundle is mounted in the Grafana container when no compose file says otherwise. */
+  const DEFAULT_MOUNTS: Array<{ source: string; target: string }> = [
+    { source: join(ROOT, 'grafana/provisioning'), target: '/etc/grafana/provisioning' },
+    { source: join(ROOT, 'grafana/dashboards'), target: '/var/lib/grafana/dashboards' },
+  ];
+
+  const yamlFiles = (dir: string) =>
+    readdirSync(dir)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .map((f) => join(dir, f));
+
+  /** Grafana's bind mounts in the repository's compose files, resolved to absolute host paths. */
+  function composeMounts(): Array<{ file: string; mounts: Array<{ source: string; target: string }> }> {
+    const found: string[] = [];
+    const walk = (dir: string, depth: number) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) {
+          if (depth < 3 && !['node_modules', '.git', 'dist', 'data'].includes(e.name)) walk(join(dir, e.name), depth + 1);
+        } else if (/^(docker-)?compose(\.[\w-]+)?\.ya?ml$/.test(e.name)) {
+          found.push(join(dir, e.name));
+        }
+      }
+    };
+    walk(ROOT, 0);
+    const out: Array<{ file: string; mounts: Array<{ source: string; target: string }> }> = [];
+    for (const file of found) {
+      const doc = parseYaml(readFileSync(file, 'utf8')) as { services?: Record<string, { image?: string; volumes?: unknown[] }> } | null;
+      for (const svc of Object.values(doc?.services ?? {})) {
+        if (!/(^|\/)grafana(-\w+)?(:|$)/.test(svc.image ?? '')) continue;
+        const mounts: Array<{ source: string; target: string }> = [];
+        for (const v of svc.volumes ?? []) {
+          let source: string | undefined;
+          let target: string | undefined;
+          if (typeof v === 'string') [source, target] = v.split(':');
+          else if (v && typeof v === 'object') ({ source, target } = v as { source?: string; target?: string });
+          if (source && target && /^[./]/.test(source)) mounts.push({ source: resolve(dirname(file), source), target });
+        }
+        out.push({ file, mounts });
+      }
+    }
+    return out;
+  }
+
+  /** The host directory a container path comes from, through the longest mount above it. */
+  function hostPath(containerPath: string, mounts: Array<{ source: string; target: string }>): string | null {
+    const norm = (p: string) => p.replace(/\/+$/, '');
+    const m = mounts
+      .filter((x) => norm(containerPath) === norm(x.target) || norm(containerPath).startsWith(`${norm(x.target)}/`))
+      .sort((a, b) => b.target.length - a.target.length)[0];
+    return m ? join(m.source, norm(containerPath).slice(norm(m.target).length)) : null;
+  }
+
+  it('provisions the Prometheus datasource the dashboards default to', () => {
+    const sources = yamlFiles(join(PROVISIONING, 'datasources')).flatMap((f) => {
+      const doc = parseYaml(readFileSync(f, 'utf8')) as { apiVersion: number; datasources: Array<Record<string, unknown>> };
+      expect(doc.apiVersion, f).toBe(1);
+      return doc.datasources;
+    });
+    expect(sources.filter((s) => s.isDefault === true)).toHaveLength(1);
+    expect(sources.find((s) => s.uid === 'prometheus')).toMatchObject({
+      type: 'prometheus',
+      uid: 'prometheus',
+      url: 'http://prometheus:9090',
+      access: 'proxy',
+      isDefault: true,
+    });
+  });
+
+  it('loads every dashboard through a file provider whose path is mounted from grafana/dashboards', () => {
+    const providers = yamlFiles(join(PROVISIONING, 'dashboards')).flatMap((f) => {
+      const doc = parseYaml(readFileSync(f, 'utf8')) as { apiVersion: number; providers: Array<{ type: string; options: { path: string } }> };
+      expect(doc.apiVersion, f).toBe(1);
+      return doc.providers;
+    });
+    expect(providers.length).toBeGreaterThan(0);
+    const compose = composeMounts();
+    const setups = compose.length > 0 ? compose : [{ file: '(default mounts, see grafana/README.md)', mounts: DEFAULT_MOUNTS }];
+    for (const { file, mounts } of setups) {
+      const where = relative(ROOT, file) || file;
+      for (const dir of ['datasources', 'dashboards']) {
+        expect(hostPath(`/etc/grafana/provisioning/${dir}`, mounts), `${where}: /etc/grafana/provisioning/${dir}`).toBe(join(PROVISIONING, dir));
+      }
+      for (const p of providers) {
+        expect(p.type).toBe('file');
+        const dir = hostPath(p.options.path, mounts);
+        expect(dir, `${where}: nothing mounted at ${p.options.path}`).toBe(DASHBOARD_DIR);
+        expect(existsSync(dir as string) && statSync(dir as string).isDirectory()).toBe(true);
+      }
+    }
+    // Each dashboard is a file the provider loads, and nothing else is in its directory.
+    expect(readdirSync(DASHBOARD_DIR).sort()).toEqual(files.map((f) => basename(f)));
+  });
+});
+
+const bin = requireBinary('prometheus', 'prometheus');
+
+/** The demo app (examples/demo-app), built with the rest by the global setup, for the Application row. */
+const DEMO_APP = join(ROOT, 'dist/examples/demo-app/src/main.js');
+/** What the run below provides (see dataRequires): everything but Alertmanager and escalations. */
+const PROVIDED = new Set(['alerts', 'runs', 'rollbacks', 'skips', 'webhook', 'monitors', ...(existsSync(DEMO_APP) ? ['application'] : [])]);
+
+function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createNetServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+describe.runIf(bin)('every panel query against a real Prometheus scraping promedic', () => {
+  const TOKEN = 'grafana-e2e-token-0123456789abcdef';
+  let dir: { path: string; cleanup: () => void };
+  let prom: ChildProcess | null = null;
+  let promUrl = '';
+  let promLog = '';
+  let svc: Service;
+  let scrape = '';
+  let demo: ChildProcess | null = null;
+
+  const query = async (promql: string) => {
+    const r = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
+    return (await r.json()) as { status: string; error?: string; data?: { result?: unknown[] } };
+  };
+  const post = (labels: Record<string, string>, startsAt = '2026-01-01T00:00:00Z') =>
+    rawRequest(`${svc.url}/webhook/alertmanager`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify(amPayload([{ labels, startsAt }])),
+    });
+  const runStatus = (playbook: string) => [...svc.ctx.store.mem.runs.values()].find((r) => r.playbook === playbook)?.status;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    // The bundled monitors, and two playbooks: one whose verification never holds (a failed run
+    // and a rollback), one that succeeds and then cools down (a skipped run for the next episode).
+    mkdirSync(join(dir.path, 'rules', 'playbooks'), { recursive: true });
+    mkdirSync(join(dir.path, 'rules', 'monitors'), { recursive: true });
+    copyFileSync(join(ROOT, 'rules', 'monitors', 'default.yml'), join(dir.path, 'rules', 'monitors', 'default.yml'));
+    writeFileSync(
+      join(dir.path, 'rules', 'playbooks', 'grafana.yml'),
+      `playbooks:
+  - name: grafana-fails
+    match: ['alertname = "GrafanaFails"']
+    category: database
+    target: [alertname, service]
+    strategies:
+      - name: change
+        steps:
+          - { name: change, wait: 10ms, undo: { wait: 10ms } }
+    verify: { resolved: false, within: 1s, query: { expr: 'vector(0)', condition: { op: '==', value: 1 } } }
+  - name: grafana-works
+    match: ['alertname = "GrafanaWorks"']
+    category: api
+    target: [alertname, service]
+    cooldown: 1h
+    strategies:
+      - name: change
+        steps:
+          - { name: change, wait: 10ms }
+    verify: { resolved: false, within: 10s, query: { expr: 'vector(1)', condition: { op: '==', value: 1 } } }
+`,
+    );
+    const port = await freePort();
+    promUrl = `http://127.0.0.1:${port}`;
+    const config = loadConfig({
+      cwd: dir.path,
+      env: { PROMEDIC_TOKEN: TOKEN, PROMEDIC_LISTEN_ADDRESS: '127.0.0.1', PROMEDIC_PROMETHEUS_URL: promUrl },
+      flags: { port: '0', 'log-level': 'silent', 'collection-interval': '1s' },
+    });
+    svc = await startService(config, pino({ level: 'silent' }));
+
+    let demoTarget = '';
+    if (PROVIDED.has('application')) {
+      demo = spawn(process.execPath, [DEMO_APP, '--port', '0', '--load', '20', '--seed', '1'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, DEMO_ADMIN_TOKEN: '' } });
+      let out = '';
+      demo.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      demoTarget = await waitFor(() => /"url":"http:\/\/([^"]+)"/.exec(out)?.[1], 20_000, 'the demo app to start');
+    }
+    const cfg = join(dir.path, 'prometheus.yml');
+    writeFileSync(
+      cfg,
+      `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:${svc.address.port}']\n` +
+        (demoTarget ? `  - job_name: demo-app\n    static_configs:\n      - targets: ['${demoTarget}']\n        labels: { service: demo-app }\n` : ''),
+    );
+    prom = spawn(bin as string, [`--config.file=${cfg}`, `--storage.tsdb.path=${join(dir.path, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    prom.stderr?.on('data', (d: Buffer) => (promLog += d.toString()));
+    const scraped = async (promql: string, what: string) =>
+      waitFor(async () => ((await query(promql)).data?.result?.length ?? 0) > 0, 30_000, what).catch((err: unknown) => {
+        throw new Error(`${String(err)}\n${promLog.slice(-2000)}`);
+      });
+    await scraped('promedic_build_info', 'Prometheus to scrape promedic');
+
+    expect((await post({ alertname: 'GrafanaFails', service: 'a' })).status).toBe(202);
+    expect((await post({ alertname: 'GrafanaWorks', service: 'b' })).status).toBe(202);
+    await waitFor(() => runStatus('grafana-fails') === 'failed' && runStatus('grafana-works') === 'succeeded', 20_000, 'both runs to finish');
+    // A new episode for the same target while it cools down: skipped.
+    expect((await post({ alertname: 'GrafanaWorks', service: 'b' }, '2026-01-01T01:00:00Z')).status).toBe(202);
+    // Two samples of every counter after the runs, so rate() and increase() have something to say.
+    await scraped('count_over_time(promedic_runs_skipped_total[1m]) >= 2', 'two scrapes after the runs');
+    await scraped('count_over_time(promedic_rollbacks_total[1m]) >= 2', 'two scrapes after the rollback');
+    if (demoTarget) await scraped('count_over_time(app_config[1m]) >= 2', 'two scrapes of the demo app');
+    scrape = await (await fetch(`${svc.url}/metrics`)).text();
+  }, 60_000);
+
+  afterAll(async () => {
+    await svc?.stop();
+    if (demo && demo.exitCode === null) {
+      const exited = new Promise((r) => demo?.once('exit', r));
+      demo.kill('SIGTERM');
+      await exited;
+    }
+    if (prom && prom.exitCode === null) {
+      const exited = new Promise((r) => prom?.once('exit', r));
+      prom.kill('SIGTERM');
+      await exited;
+    }
+    dir?.cleanup();
+  });
+
+  /** Names of the series in promedic's scrape (histograms as _bucket, _sum and _count). */
+  const scrapedNames = () => new Set(scrape.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => (/^[a-zA-Z_:][\w:]*/.exec(l) as RegExpExecArray)[0]));
+
+  it('resolves the dashboard variables to the scraped promedic', async () => {
+    const values = async (label: string, match: string) => {
+      const r = await fetch(`${promUrl}/api/v1/label/${label}/values?match[]=${encodeURIComponent(match)}`);
+      return ((await r.json()) as { data: string[] }).data;
+    };
+    const instance = `127.0.0.1:${svc.address.port}`;
+    expect(await values('instance', 'node_uname_info')).toEqual([instance]);
+    expect(await values('instance', 'promedic_build_info')).toEqual([instance]);
+    expect(await values('playbook', `promedic_playbook_suspended{instance=~"${instance}"}`)).toEqual(['grafana-fails', 'grafana-works']);
+  });
+
+  it('gets data for every Host panel query', async () => {
+    const host = panelQueries(dashboards.find((x) => x.d.uid === 'promedic-host')?.file as string);
+    const names = scrapedNames();
+    // Pressure stall information needs a kernel with PSI; without /proc/pressure there is nothing to show.
+    const optional = (m: string) => m.startsWith('node_pressure_') && !existsSync('/proc/pressure');
+    // The filesystem panels leave out tmpfs and ramfs; a machine with nothing else has nothing to show.
+    const diskless = !/^node_filesystem_avail_bytes\{[^}]*fstype="(?!tmpfs"|ramfs")[^"]+"/m.test(scrape);
+    const problems: string[] = [];
+    for (const q of host) {
+      if (dataRequires(q.promql).length > 0) problems.push(`${q.panel} / ${q.refId}: needs ${dataRequires(q.promql).join(', ')}`);
+      const absent = metricNames(q.promql).filter((m) => !names.has(m));
+      if (absent.some((m) => !optional(m))) problems.push(`${q.panel} / ${q.refId}: ${absent.join(', ')} not in promedic's scrape`);
+      if (absent.length > 0) continue;
+      const r = await query(q.promql);
+      if (r.status !== 'success') problems.push(`${q.panel} / ${q.refId}: ${r.error}\n  ${q.promql}`);
+      else if (!r.data?.result?.length && !(diskless && q.promql.includes('node_filesystem_'))) problems.push(`${q.panel} / ${q.refId}: no data\n  ${q.promql}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('runs every Automation panel query, with data unless it needs Alertmanager or an escalation', async () => {
+    const automation = panelQueries(dashboards.find((x) => x.d.uid === 'promedic-automation')?.file as string);
+    const problems: string[] = [];
+    for (const q of automation) {
+      const r = await query(q.promql);
+      const key = `${q.panel} / ${q.refId}`;
+      const missing = dataRequires(q.promql).filter((n) => !PROVIDED.has(n));
+      const has = (r.data?.result?.length ?? 0) > 0;
+      if (r.status !== 'success') problems.push(`${key}: ${r.error}\n  ${q.promql}`);
+      else if (missing.length === 0 && !has) problems.push(`${key}: no data\n  ${q.promql}`);
+      // Empty here only for what this run does not provide: this keeps dataRequires honest.
+      else if (missing.length > 0 && has) problems.push(`${key}: has data without ${missing.join(', ')}`);
+    }
+    expect(problems).toEqual([]);
+    // Alertmanager and escalations (and the application, when the demo app is not built) are the only gaps.
+    const gaps = new Set(automation.flatMap((q) => dataRequires(q.promql)).filter((n) => !PROVIDED.has(n)));
+    expect([...gaps].sort()).toEqual([...(PROVIDED.has('application') ? [] : ['application']), 'alertmanager', 'escalations']);
+  });
+});
