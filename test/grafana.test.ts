@@ -379,7 +379,7 @@ const bin = requireBinary('prometheus', 'prometheus');
 /** The demo app (examples/demo-app), built with the rest by the global setup, for the Application row. */
 const DEMO_APP = join(ROOT, 'dist/examples/demo-app/src/main.js');
 /** What the run below provides (see dataRequires): everything but Alertmanager and escalations. */
-const PROVIDED = new Set(['alerts', 'runs', 'rollbacks', 'skips', 'webhook', 'monitors', ...(existsSync(DEMO_APP) ? ['application'] : [])]);
+const PROVIDED = new Set(['alerts', 'runs', 'recoveries', 'rollbacks', 'skips', 'webhook', 'monitors', ...(existsSync(DEMO_APP) ? ['application'] : [])]);
 
 function freePort(): Promise<number> {
   return new Promise((res) => {

@@ -97,6 +97,13 @@ export class Engine {
       action: new Histogram({ name: 'promedic_action_duration_seconds', help: 'Duration of action executions (each attempt), by type and outcome.', labelNames: ['type', 'outcome'], buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60], registers: r }),
       rollbacks: new Counter({ name: 'promedic_rollbacks_total', help: 'Rollbacks (undo steps run after a failed step or verification).', labelNames: ['playbook'], registers: r }),
       skipped: new Counter({ name: 'promedic_runs_skipped_total', help: 'Runs not started, by reason.', labelNames: ['playbook', 'reason'], registers: r }),
+      recover: new Histogram({
+        name: 'promedic_time_to_recover_seconds',
+        help: 'Time from an alert being received to its fix being verified, by the playbook and the strategy that fixed it.',
+        labelNames: ['playbook', 'strategy'],
+        buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600],
+        registers: r,
+      }),
       firstAction: new Histogram({ name: 'promedic_alert_to_first_action_seconds', help: 'Time from an alert being durably recorded to the first action of its run.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: r }),
     };
     const self = this;
@@ -291,6 +298,8 @@ export class Engine {
     const now = Date.now();
     const entries: JournalEntry[] = [{ op: 'cooldown', k: job.key, until: now + pb.cooldownMs }];
     if (succeeded) {
+      const fixed = tried[tried.length - 1] as RunRecord;
+      this.m.recover.observe({ playbook: pb.name, strategy: fixed.strategy }, Math.max(0, (now - Date.parse(job.alert.receivedAt)) / 1000));
       if (this.store.mem.failures.has(job.key)) entries.push({ op: 'failures', k: job.key, v: [] });
       if (this.store.mem.suspensions.has(job.key)) entries.push({ op: 'suspension', k: job.key, v: null });
       await this.store.commit(entries).catch((err: unknown) => log.error({ err }, 'could not record cooldown'));

@@ -231,6 +231,7 @@ export function labelMatchers(expr: string): Array<{ label: string; op: string; 
  * What a query needs, beyond Prometheus having scraped promedic twice, before it returns data:
  * - `alerts`: an alert received (webhook or monitor);
  * - `runs`: a playbook run (for the run and action counters and histograms);
+ * - `recoveries`: a fix verified (time to recover);
  * - `rollbacks`: a rollback (a failed step or verification after a step with an undo);
  * - `skips`: a run skipped (cooldown, duplicate, paused, suspended, rate_limited);
  * - `webhook`: a webhook delivery;
@@ -245,6 +246,7 @@ export function dataRequires(promql: string): string[] {
   for (const m of metricNames(promql)) {
     if (m === 'promedic_alerts_received_total') needs.add('alerts');
     if (/^promedic_(playbook_runs_total|playbook_run_duration_seconds_|action_duration_seconds_)/.test(m)) needs.add('runs');
+    if (m.startsWith('promedic_time_to_recover_seconds')) needs.add('recoveries');
     if (m === 'promedic_rollbacks_total') needs.add('rollbacks');
     if (m === 'promedic_runs_skipped_total') needs.add('skips');
     if (m.startsWith('promedic_http_request_duration_seconds') && promql.includes('/webhook/')) needs.add('webhook');
