@@ -75,8 +75,9 @@ describe('promedic simulate on every bundled playbook', () => {
 
   // One alert per bundled playbook that it must match.
   const ALERTS: Record<string, Record<string, string>> = {
-    'database-connection': { alertname: 'DatabaseConnectionErrors', service: 'demo-app', severity: 'critical' },
-    'memory-clear-caches': { alertname: 'HighMemoryUsage', service: 'demo-app' },
+    'database-connection': { alertname: 'DatabaseConnectionErrors', service: 'demo-app', severity: 'warning' },
+    'memory-clear-caches': { alertname: 'AppHighMemoryUsage', service: 'demo-app' },
+    'connections-close-idle': { alertname: 'TooManyConnections', service: 'demo-app' },
     'performance-reduce-concurrency': { alertname: 'HighLatency', service: 'demo-app' },
     'api-errors': { alertname: 'HighErrorRate', service: 'demo-app' },
     'validation-errors': { alertname: 'ValidationErrors', service: 'demo-app' },
