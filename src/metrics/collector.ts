@@ -37,12 +37,14 @@ export class CycleContext {
    * procfs and sysfs files are generated in memory by the kernel and never wait on a disk,
    * so they are read synchronously: ~3 µs of CPU each here, against ~100 µs for the
    * thread-pool round trips of an async read — the difference between 1 % and 0.1 % of a
-   * core at a 5 s cycle. Anything else (textfiles) is read asynchronously.
+   * core at a 5 s cycle. Anything else (textfiles) is read asynchronously, and so are the
+   * pseudo files whose generation costs the kernel real time (`offload`): /proc/net/tcp walks
+   * the whole socket hash table, 1-7 ms here, which a thread-pool read keeps off the loop.
    */
-  read(path: string): Promise<string> {
+  read(path: string, opts: { offload?: boolean } = {}): Promise<string> {
     let p = this.cache.get(path);
     if (!p) {
-      if (this.isPseudo(path)) {
+      if (this.isPseudo(path) && !opts.offload) {
         try {
           p = Promise.resolve(readFileSync(path, 'utf8'));
         } catch (err) {
@@ -64,12 +66,21 @@ export class CycleContext {
   }
 
   /** Reads a file, or returns null when it does not exist or cannot be read (optional kernel features). */
-  async readOptional(path: string): Promise<string | null> {
+  async readOptional(path: string, opts: { offload?: boolean } = {}): Promise<string | null> {
     try {
-      return await this.read(path);
+      return await this.read(path, opts);
     } catch {
       return null;
     }
+  }
+
+  /**
+   * Lets the event loop run other work (a scrape, a webhook) before continuing: collectors
+   * that read one file per process or per device call it every few dozen files, so the loop
+   * is never held for the whole set.
+   */
+  yield(): Promise<void> {
+    return new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 

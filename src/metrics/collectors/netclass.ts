@@ -41,33 +41,33 @@ export const netclass: HostCollector = {
     const samples = NUMERIC.map(() => [] as Sample[]);
     const info: Sample[] = [];
     const up: Sample[] = [];
-    await Promise.all(
-      devices.map(async (device) => {
-        const attr = (a: string) => ctx.readOptional(`${base}/${device}/${a}`).then((v) => (v === null ? null : v.trim()));
-        const labels = { device };
-        const values = await Promise.all(NUMERIC.map((n) => attr(n.attr)));
-        values.forEach((raw, i) => {
-          const n = parseNum(raw);
-          const spec = NUMERIC[i];
-          if (n !== null && spec) (samples[i] as Sample[]).push({ labels, value: n * (spec.scale ?? 1) });
-        });
-        const [address, broadcast, duplex, ifalias, operstate] = await Promise.all(
-          ['address', 'broadcast', 'duplex', 'ifalias', 'operstate'].map(attr),
-        );
-        info.push({
-          labels: {
-            device,
-            address: address ?? '',
-            broadcast: broadcast ?? '',
-            duplex: duplex ?? '',
-            ifalias: ifalias ?? '',
-            operstate: operstate ?? '',
-          },
-          value: 1,
-        });
-        up.push({ labels, value: operstate === 'up' ? 1 : 0 });
-      }),
-    );
+    for (const [i, device] of devices.entries()) {
+      // ~20 sysfs files per device: each device in its own loop turn.
+      if (i > 0) await ctx.yield();
+      const attr = async (a: string) => (await ctx.readOptional(`${base}/${device}/${a}`))?.trim() ?? null;
+      const labels = { device };
+      const values = await Promise.all(NUMERIC.map((n) => attr(n.attr)));
+      values.forEach((raw, k) => {
+        const n = parseNum(raw);
+        const spec = NUMERIC[k];
+        if (n !== null && spec) (samples[k] as Sample[]).push({ labels, value: n * (spec.scale ?? 1) });
+      });
+      const [address, broadcast, duplex, ifalias, operstate] = await Promise.all(
+        ['address', 'broadcast', 'duplex', 'ifalias', 'operstate'].map(attr),
+      );
+      info.push({
+        labels: {
+          device,
+          address: address ?? '',
+          broadcast: broadcast ?? '',
+          duplex: duplex ?? '',
+          ifalias: ifalias ?? '',
+          operstate: operstate ?? '',
+        },
+        value: 1,
+      });
+      up.push({ labels, value: operstate === 'up' ? 1 : 0 });
+    }
     const out: Family[] = NUMERIC.map((n, i) => ({ name: n.name, help: n.help, type: n.type, samples: samples[i] as Sample[] }));
     out.push({
       name: 'node_network_info',

@@ -14,6 +14,8 @@ export function parsePidStat(text: string): { state: string; threads: number } |
   return { state, threads };
 }
 
+const CHUNK = 64;
+
 /** Process and thread counts by state, from /proc/<pid>/stat; no `ps` child process. */
 export const processes: HostCollector = {
   name: 'processes',
@@ -22,17 +24,17 @@ export const processes: HostCollector = {
     const states = new Map<string, number>();
     let threads = 0;
     let seen = 0;
-    await Promise.all(
-      pids.map(async (pid) => {
-        // A process can exit between readdir and read: that is not an error.
-        const text = await ctx.readOptional(ctx.proc(pid, 'stat'));
-        const p = text ? parsePidStat(text) : null;
-        if (!p) return;
-        seen++;
-        threads += p.threads;
-        states.set(p.state, (states.get(p.state) ?? 0) + 1);
-      }),
-    );
+    for (let i = 0; i < pids.length; i++) {
+      // One file per process: let other work in every CHUNK files.
+      if (i > 0 && i % CHUNK === 0) await ctx.yield();
+      // A process can exit between readdir and read: that is not an error.
+      const text = await ctx.readOptional(ctx.proc(pids[i] as string, 'stat'));
+      const p = text ? parsePidStat(text) : null;
+      if (!p) continue;
+      seen++;
+      threads += p.threads;
+      states.set(p.state, (states.get(p.state) ?? 0) + 1);
+    }
     const maxThreads = await ctx.readOptional(ctx.proc('sys/kernel/threads-max'));
     const maxPids = await ctx.readOptional(ctx.proc('sys/kernel/pid_max'));
     const out = [
