@@ -4,6 +4,7 @@
  * the published JSON Schema (schema/promedic.config.schema.json); every problem is
  * reported together, each with its path and where the bad value came from.
  */
+import type { LearningOptions } from './learning/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -45,6 +46,15 @@ export interface ConfigInput {
   };
   targets: Array<{ name: string; url: string; interval?: string }>;
   emergency: { severities: string[]; notify_url?: string };
+  learning: {
+    enabled: boolean;
+    prior?: { alpha: number; beta: number };
+    half_life: string;
+    min_trials: number;
+    max_signatures: number;
+    seed?: number;
+    chronic: { occurrences: number; window: string };
+  };
 }
 
 /** The resolved configuration every part receives. Durations in milliseconds, paths absolute. */
@@ -92,6 +102,7 @@ export const DEFAULTS: ConfigInput = Object.freeze({
   monitor: { enabled: true, defer_to_alertmanager: false, overrides: {} },
   targets: [],
   emergency: { severities: ['critical'] },
+  learning: { enabled: true, half_life: '7d', min_trials: 3, max_signatures: 10_000, chronic: { occurrences: 5, window: '1h' } },
 }) as ConfigInput;
 
 /** Environment variables and the config path each sets. Anything else named PROMEDIC_* is an error (a typo). */
@@ -324,5 +335,18 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     token,
     basic,
     episodeRetentionMs: parseDuration(input.history.episode_retention),
+  };
+}
+
+/** The learning core's settings from the configuration (src/learning). */
+export function learningOptions(config: ConfigInput): LearningOptions {
+  const l = config.learning;
+  return {
+    ...(l.prior ? { prior: l.prior } : {}),
+    halfLifeMs: parseDuration(l.half_life),
+    minTrials: l.min_trials,
+    maxSignatures: l.max_signatures,
+    chronicOccurrences: l.chronic.occurrences,
+    chronicWindowMs: parseDuration(l.chronic.window),
   };
 }

@@ -5,7 +5,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import { type Config, learningOptions } from './config.js';
 import type { Context } from './context.js';
 import { ConfigError } from './errors.js';
 import { createApp, createMetricsHandler, isMetrics } from './http/app.js';
@@ -17,11 +17,13 @@ import { createRegistry } from './metrics/registry.js';
 import { Store } from './store/index.js';
 import { Engine } from './engine/engine.js';
 import { Escalator } from './engine/escalation.js';
+import { createRng } from './learning/index.js';
 import { Intake } from './intake/index.js';
 import { RuleManager } from './rules/index.js';
 import { Monitor } from './monitor/monitor.js';
 import { TargetScraper } from './monitor/targets.js';
 import { parseDuration } from './util/duration.js';
+import { randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
 import { VERSION } from './version.js';
 
@@ -62,7 +64,14 @@ function listen(server: Server, config: Config): Promise<void> {
 export async function startService(config: Config, logger: Logger): Promise<Service> {
   const log = logger.child({ component: 'main' });
   const registry = createRegistry();
-  const store = new Store(config.data_dir, { maxRuns: config.history.max_runs, episodeRetentionMs: config.episodeRetentionMs, maxEpisodes: config.history.max_episodes });
+  const l = config.learning;
+  const learning = learningOptions(config);
+  const store = new Store(config.data_dir, {
+    maxRuns: config.history.max_runs,
+    episodeRetentionMs: config.episodeRetentionMs,
+    maxEpisodes: config.history.max_episodes,
+    learning,
+  });
   await store.open(VERSION);
   for (const n of store.notices) log.error({ notice: n }, 'store');
   if (config.engine.paused && !store.mem.paused) await store.commit([{ op: 'paused', v: true }]);
@@ -79,6 +88,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     : null;
   const engine = new Engine({
     escalator,
+    learning: { enabled: l.enabled, rng: createRng(l.seed ?? randomInt(2 ** 47)) },
     store,
     logger,
     registry,
@@ -154,6 +164,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     targets.start();
     await host.start();
     await engine.recover();
+    engine.startLearning();
   } catch (err) {
     server.close();
     await store.close();

@@ -4,7 +4,7 @@
  * templates rendered, and what cooldowns, suspensions and pause would do — read from the
  * data dir's state file without taking its lock, so it works beside a running service.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ACTIONS } from '../actions/index.js';
 import type { Alert } from '../alert.js';
@@ -15,7 +15,10 @@ import { errorMessage } from '../errors.js';
 import { parsePayload } from '../intake/alertmanager.js';
 import { loadClassification } from '../rules/index.js';
 import { loadRules } from '../rules/playbook.js';
-import type { PersistedState } from '../store/types.js';
+import type { JournalEntry, PersistedState } from '../store/types.js';
+import { learningOptions } from '../config.js';
+import { type LearningState, createLearningState, learningFromJSON, recordFiring, recordOutcome, signatureOf, sweepChronic } from '../learning/index.js';
+import { explainSignature } from '../engine/explain.js';
 
 export interface SimulatedStep {
   strategy: string;
@@ -34,6 +37,8 @@ export interface Simulation {
     reason: string;
     mode?: string;
     strategies?: string[];
+    /** The order the next run would lead with for this alert's signature, and why. */
+    order?: { signature: string; order: string[]; learned: boolean; reason: string };
     steps?: SimulatedStep[];
     would?: string;
   }>;
@@ -57,11 +62,44 @@ function readState(dataDir: string): Partial<PersistedState> {
   }
 }
 
+/** The learning state as the service has it: the snapshot, then the journals' learning entries. */
+function readLearning(config: Config, state: Partial<PersistedState>): LearningState {
+  const opts = learningOptions(config);
+  let l: LearningState;
+  try {
+    l = state.learning ? learningFromJSON(state.learning, opts) : createLearningState(opts);
+  } catch {
+    l = createLearningState(opts);
+  }
+  let files: string[] = [];
+  try {
+    files = readdirSync(config.data_dir).filter((f) => /^journal\.\d+\.jsonl$/.test(f));
+  } catch {
+    return l;
+  }
+  files.sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
+  for (const f of files) {
+    for (const line of readFileSync(join(config.data_dir, f), 'utf8').split('\n')) {
+      if (!line.includes('"op":"outcome"') && !line.includes('"op":"firing"') && !line.includes('"op":"sweep"')) continue;
+      try {
+        const e = JSON.parse(line) as JournalEntry;
+        if (e.op === 'outcome') recordOutcome(l, e.v);
+        else if (e.op === 'firing') recordFiring(l, e.v);
+        else if (e.op === 'sweep') sweepChronic(l, e.at);
+      } catch {
+        // a torn last line: never acknowledged
+      }
+    }
+  }
+  return l;
+}
+
 export function simulate(config: Config, alertFile: string, rulesDir: string): Simulation[] {
   const rules = loadRules(rulesDir);
   if (rules.errors.length) throw new Error(`rules have problems (run promedic check):\n${rules.errors.join('\n')}`);
   const classification = loadClassification(rulesDir).rules;
   const state = readState(config.data_dir);
+  const learning = readLearning(config, state);
   const now = Date.now();
   // Secrets stay secret: env references are shown by name, never by value.
   const env = new Proxy({} as Record<string, string>, { get: (_t, k) => `<env ${String(k)}>` });
@@ -80,8 +118,11 @@ export function simulate(config: Config, alertFile: string, rulesDir: string): S
         continue;
       }
       const mode = config.engine.dry_run && pb.mode === 'enforce' ? 'dry-run' : pb.mode;
+      const signature = signatureOf(alert.labels, pb.target);
+      const ex2 = explainSignature(learning, pb, signature, config.learning.enabled, now);
+      const ordered = ex2.order.map((name) => pb.strategies.find((st) => st.name === name)).filter((st) => st !== undefined);
       const steps: SimulatedStep[] = [];
-      for (const s of pb.strategies) {
+      for (const s of ordered) {
         const vars = { ...templateVarsFor(alert, pb, { id: '<run id>', strategy: s.name, mode }), env };
         for (const st of s.steps) {
           const out: SimulatedStep = { strategy: s.name, step: st.name, type: st.type };
@@ -113,7 +154,8 @@ export function simulate(config: Config, alertFile: string, rulesDir: string): S
       sim.playbooks.push({
         ...ex,
         mode,
-        strategies: pb.strategies.map((s) => `${s.name} (risk ${s.risk})`),
+        strategies: ordered.map((s) => `${s.name} (risk ${s.risk})`),
+        order: { signature, order: ex2.order, learned: ex2.learned, reason: ex2.reason },
         steps,
         would: skip ? `skip (${skip.reason}): ${skip.detail}` : mode === 'enforce' ? 'run' : `record the plan only (${mode})`,
       });
@@ -135,6 +177,7 @@ export function formatSimulation(sims: Simulation[]): string {
       }
       lines.push(`  + ${p.playbook}: matches (${p.reason}); mode ${p.mode}; would ${p.would}`);
       lines.push(`    strategies in order: ${(p.strategies ?? []).join(', ')}`);
+      if (p.order) lines.push(`    order for ${p.order.signature}: ${p.order.reason}`);
       for (const st of p.steps ?? []) {
         lines.push(`    ${st.strategy} / ${st.step} [${st.type}]: ${st.error ? `CANNOT RENDER: ${st.error}` : JSON.stringify(st.rendered)}`);
         if (st.undo) lines.push(`      undo: ${JSON.stringify(st.undo)}`);

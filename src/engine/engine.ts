@@ -17,6 +17,7 @@ import { type TemplateVars, TemplateError } from '../rules/template.js';
 import type { Store } from '../store/index.js';
 import type { JournalEntry, RunRecord, StepRecord } from '../store/types.js';
 import type { Escalator } from './escalation.js';
+import { type Decision, type Recurrence, type Rng, type ChronicChange, chooseStrategies, signatureOf } from '../learning/index.js';
 import { backoffMs, explainMatch, gate, suspensionFor, targetKey, targetOf, templateVarsFor } from './plan.js';
 
 export interface EngineOptions {
@@ -37,12 +38,16 @@ export interface EngineOptions {
   verifyPollMs?: number;
   /** Raises PromedicRemediationFailed in Alertmanager when a playbook cannot fix an alert. */
   escalator?: Escalator | null;
+  /** Strategy order learned from outcomes (false: every playbook keeps its listed order). */
+  learning?: { enabled: boolean; rng: Rng };
 }
 
 interface Job {
   alert: Alert;
   pb: Playbook;
   key: string;
+  /** Started by another playbook's on_chronic rather than by a match. */
+  preventive?: boolean;
 }
 
 interface Handle {
@@ -56,6 +61,11 @@ class Cancelled extends Error {
   constructor(readonly why: 'paused' | 'resolved' | 'shutdown') {
     super(`cancelled: ${why}`);
   }
+}
+
+/** The escalation key of a chronic signature (an episode key never contains "|"). */
+function chronicKey(playbook: string, signature: string): string {
+  return `chronic|${playbook}|${signature}`;
 }
 
 /** "reset-connection: verification failed (...); rolled back" for an escalation's description. */
@@ -85,6 +95,9 @@ export class Engine {
   /** Episodes holding promedic in emergency mode -> their alertname. */
   private readonly emergencies = new Map<string, string>();
   private readonly m;
+  /** playbook \0 strategy -> lifetime verified successes and failures (promedic_strategy_success_ratio). */
+  private readonly totals = new Map<string, { s: number; f: number }>();
+  private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(o: EngineOptions) {
     this.o = o;
@@ -104,12 +117,59 @@ export class Engine {
         buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600],
         registers: r,
       }),
+      selected: new Counter({
+        name: 'promedic_strategy_selected_total',
+        help: 'Runs that led with this strategy (the learned or the listed order).',
+        labelNames: ['playbook', 'strategy'],
+        registers: r,
+      }),
+      chronic: new Counter({
+        name: 'promedic_chronic_transitions_total',
+        help: 'Signatures that turned chronic (fired learning.chronic.occurrences times within the window).',
+        labelNames: ['playbook'],
+        registers: r,
+      }),
       firstAction: new Histogram({ name: 'promedic_alert_to_first_action_seconds', help: 'Time from an alert being durably recorded to the first action of its run.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: r }),
     };
     const self = this;
     new Gauge({ name: 'promedic_runs_in_flight', help: 'Playbook runs executing or verifying now.', registers: r, collect() { this.set(self.handles.size); } });
     new Gauge({ name: 'promedic_runs_queued', help: 'Admitted runs waiting for a concurrency slot.', registers: r, collect() { this.set(self.queue.length); } });
     new Gauge({ name: 'promedic_emergency_active', help: '1 while promedic is in emergency mode (a critical or emergency alert is firing).', registers: r, collect() { this.set(self.emergencies.size > 0 ? 1 : 0); } });
+    new Gauge({
+      name: 'promedic_strategy_success_ratio',
+      help: 'Verified successes over verified outcomes of each strategy, all signatures, as recorded since the learning state began.',
+      labelNames: ['playbook', 'strategy'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [k, t] of self.totals) {
+          const [playbook, strategy] = k.split('\u0000') as [string, string];
+          if (t.s + t.f > 0) this.set({ playbook, strategy }, t.s / (t.s + t.f));
+        }
+      },
+    });
+    new Gauge({
+      name: 'promedic_chronic_signatures',
+      help: 'Signatures (alertname + target labels) currently chronic, by playbook.',
+      labelNames: ['playbook'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const pb of self.o.playbooks()) this.set({ playbook: pb.name }, 0);
+        for (const k of self.store.mem.learning.chronic) {
+          const e = self.store.mem.learning.entries.get(k);
+          if (e) this.inc({ playbook: e.playbook });
+        }
+      },
+    });
+    new Gauge({
+      name: 'promedic_learning_signatures',
+      help: '(playbook, signature) pairs with learned evidence (bounded by learning.max_signatures).',
+      registers: r,
+      collect() {
+        this.set(self.store.mem.learning.entries.size);
+      },
+    });
     new Gauge({ name: 'promedic_paused', help: '1 while automation is paused (alerts are recorded, nothing acts).', registers: r, collect() { this.set(self.store.mem.paused ? 1 : 0); } });
     new Gauge({
       name: 'promedic_playbook_suspended',
@@ -127,6 +187,81 @@ export class Engine {
 
   get paused(): boolean {
     return this.store.mem.paused;
+  }
+
+  private countOutcome(playbook: string, strategy: string, success: boolean): void {
+    const k = `${playbook}\u0000${strategy}`;
+    const t = this.totals.get(k) ?? { s: 0, f: 0 };
+    if (success) t.s++;
+    else t.f++;
+    this.totals.set(k, t);
+  }
+
+  /** Chronic signatures that went quiet are cleared once a minute (only while there are any). */
+  startLearning(): void {
+    for (const e of this.store.mem.learning.entries.values()) {
+      for (const [name, st] of e.strategies) {
+        const k = `${e.playbook}\u0000${name}`;
+        const t = this.totals.get(k) ?? { s: 0, f: 0 };
+        t.s += st.successes;
+        t.f += st.failures;
+        this.totals.set(k, t);
+      }
+    }
+    this.sweepTimer = setInterval(() => void this.sweep(), 60_000);
+    this.sweepTimer.unref();
+  }
+
+  private async sweep(): Promise<void> {
+    const l = this.store.mem.learning;
+    if (l.chronic.size === 0 && l.pendingClears.length === 0) return;
+    try {
+      const [changes] = await this.store.commit([{ op: 'sweep', at: Date.now() }]);
+      for (const c of (changes as ChronicChange[] | undefined) ?? []) {
+        this.log.info({ playbook: c.playbook, signature: c.signature, reason: c.reason }, 'signature no longer chronic');
+        if (this.o.escalator) void this.o.escalator.resolve(chronicKey(c.playbook, c.signature));
+      }
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'could not record the chronic sweep');
+    }
+  }
+
+  /** Records a new firing of a playbook's signature; a signature turning chronic is escalated once. */
+  private async noteFiring(pb: Playbook, alert: Alert): Promise<void> {
+    const signature = signatureOf(alert.labels, pb.target);
+    const at = Date.parse(alert.receivedAt);
+    try {
+      const [r] = await this.store.commit([{ op: 'firing', v: { playbook: pb.name, signature, at: Number.isFinite(at) ? at : Date.now() } }]);
+      if ((r as Recurrence | undefined)?.transition === 'chronic') this.onChronic(pb, alert, signature, r as Recurrence);
+    } catch (err) {
+      this.log.error({ err: errorMessage(err), playbook: pb.name }, 'could not record the firing');
+    }
+  }
+
+  private onChronic(pb: Playbook, alert: Alert, signature: string, r: Recurrence): void {
+    this.m.chronic.inc({ playbook: pb.name });
+    const opts = this.store.mem.learning.options;
+    this.log.warn({ playbook: pb.name, signature, count: r.count, windowSeconds: opts.chronicWindowMs / 1000 }, 'signature is chronic: it keeps coming back');
+    if (this.o.escalator) {
+      void this.o.escalator.escalateChronic({
+        key: chronicKey(pb.name, signature),
+        playbook: pb.name,
+        target: targetOf(pb, alert.labels),
+        severity: alert.severity,
+        count: r.count,
+        windowMs: opts.chronicWindowMs,
+      });
+    }
+    if (pb.onChronic && !this.stopping) {
+      const preventive = this.o.playbooks().find((p) => p.name === pb.onChronic?.playbook);
+      if (!preventive) {
+        this.log.error({ playbook: pb.name, on_chronic: pb.onChronic.playbook }, 'on_chronic names a playbook that is not loaded');
+        return;
+      }
+      this.log.info({ playbook: pb.name, preventive: preventive.name, signature }, 'starting the preventive playbook');
+      this.admit(preventive, alert, true);
+      this.pump();
+    }
   }
 
   async setPaused(paused: boolean): Promise<void> {
@@ -176,36 +311,42 @@ export class Engine {
     const playbooks = this.emergency ? [...this.o.playbooks()].sort((a, b) => Number(b.emergency) - Number(a.emergency)) : this.o.playbooks();
     for (const pb of playbooks) {
       if (!explainMatch(pb, alert.labels).matched) continue;
-      const key = targetKey(pb, alert.labels);
-      const now = Date.now();
-      const skip = gate(pb, {
-        now,
-        paused: this.paused,
-        cooldownUntil: this.store.mem.cooldowns.get(key),
-        suspension: this.store.mem.suspensions.get(key),
-        targetBusy: this.busy.has(key),
-        playbookStarts: this.playbookStarts.get(pb.name) ?? [],
-        globalStarts: this.globalStarts,
-        maxRunsPerMinute: this.o.maxRunsPerMinute,
-        emergency: this.emergency,
-      });
-      if (skip) {
-        this.m.skipped.inc({ playbook: pb.name, reason: skip.reason });
-        this.log.info({ playbook: pb.name, episode: alert.episode, reason: skip.reason, detail: skip.detail }, 'run skipped');
-        continue;
-      }
-      this.busy.add(key);
-      this.globalStarts.push(now);
-      while (this.globalStarts.length && (this.globalStarts[0] as number) < now - 60_000) this.globalStarts.shift();
-      const starts = this.playbookStarts.get(pb.name) ?? [];
-      starts.push(now);
-      if (pb.maxRuns) while (starts.length && (starts[0] as number) < now - pb.maxRuns.windowMs) starts.shift();
-      this.playbookStarts.set(pb.name, starts.slice(-1000));
-      const job = { alert, pb, key };
-      if (this.emergency && pb.emergency) this.queue.unshift(job);
-      else this.queue.push(job);
+      void this.noteFiring(pb, alert);
+      this.admit(pb, alert, false);
     }
     this.pump();
+  }
+
+  /** Admission of one playbook for one alert: limits, cooldowns, suspension, pause; queued when admitted. */
+  private admit(pb: Playbook, alert: Alert, preventive: boolean): void {
+    const key = targetKey(pb, alert.labels);
+    const now = Date.now();
+    const skip = gate(pb, {
+      now,
+      paused: this.paused,
+      cooldownUntil: this.store.mem.cooldowns.get(key),
+      suspension: this.store.mem.suspensions.get(key),
+      targetBusy: this.busy.has(key),
+      playbookStarts: this.playbookStarts.get(pb.name) ?? [],
+      globalStarts: this.globalStarts,
+      maxRunsPerMinute: this.o.maxRunsPerMinute,
+      emergency: this.emergency,
+    });
+    if (skip) {
+      this.m.skipped.inc({ playbook: pb.name, reason: skip.reason });
+      this.log.info({ playbook: pb.name, episode: alert.episode, reason: skip.reason, detail: skip.detail }, 'run skipped');
+      return;
+    }
+    this.busy.add(key);
+    this.globalStarts.push(now);
+    while (this.globalStarts.length && (this.globalStarts[0] as number) < now - 60_000) this.globalStarts.shift();
+    const starts = this.playbookStarts.get(pb.name) ?? [];
+    starts.push(now);
+    if (pb.maxRuns) while (starts.length && (starts[0] as number) < now - pb.maxRuns.windowMs) starts.shift();
+    this.playbookStarts.set(pb.name, starts.slice(-1000));
+    const job: Job = { alert, pb, key, ...(preventive ? { preventive } : {}) };
+    if (this.emergency && pb.emergency) this.queue.unshift(job);
+    else this.queue.push(job);
   }
 
   /** The episode resolved: verifications waiting on it succeed; runs still acting follow on_resolved. */
@@ -270,20 +411,58 @@ export class Engine {
     };
   }
 
+  /** The order to try pb's strategies in for this signature: learned, or as listed. */
+  decide(pb: Playbook, signature: string, rng?: Rng | 'expected'): Decision {
+    const view = { name: pb.name, learning: pb.learning && (this.o.learning?.enabled ?? true), strategies: pb.strategies };
+    return chooseStrategies(this.store.mem.learning, view, signature, Date.now(), rng ?? this.o.learning?.rng ?? 'expected');
+  }
+
+  /** A strategy run ended verified or failed: durable evidence for the next choice. */
+  private async learn(pb: Playbook, signature: string, run: RunRecord): Promise<void> {
+    const now = Date.now();
+    const success = run.status === 'succeeded';
+    const recovery = (now - Date.parse(run.receivedAt)) / 1000;
+    try {
+      await this.store.commit([
+        {
+          op: 'outcome',
+          v: {
+            playbook: pb.name,
+            signature,
+            strategy: run.strategy,
+            at: now,
+            success,
+            ...(success && Number.isFinite(recovery) ? { recoverySeconds: Math.max(0, recovery) } : {}),
+            rolledBack: (run.rollback?.length ?? 0) > 0,
+          },
+        },
+      ]);
+      this.countOutcome(pb.name, run.strategy, success);
+    } catch (err) {
+      this.log.error({ err: errorMessage(err), playbook: pb.name }, 'could not record the outcome');
+    }
+  }
+
   private async execute(job: Job): Promise<void> {
     const { pb, alert } = job;
     const mode = this.modeOf(pb);
     const log = this.log.child({ playbook: pb.name, episode: alert.episode });
+    const signature = signatureOf(alert.labels, pb.target);
+    const decision = this.decide(pb, signature);
+    const ordered = decision.indices.map((i) => pb.strategies[i] as Strategy);
     if (mode !== 'enforce') {
-      await this.plan(job, mode);
+      await this.plan(job, mode, ordered, decision);
       return;
     }
-    const strategies = pb.strategyPolicy === 'try_next' ? pb.strategies : pb.strategies.slice(0, 1);
+    const strategies = pb.strategyPolicy === 'try_next' ? ordered : ordered.slice(0, 1);
+    this.m.selected.inc({ playbook: pb.name, strategy: (strategies[0] as Strategy).name });
+    if (decision.learned) log.info({ order: decision.order, reason: decision.reason }, 'strategy order learned');
     let succeeded = false;
     const tried: RunRecord[] = [];
     for (let i = 0; i < strategies.length && !succeeded; i++) {
       const strategy = strategies[i] as Strategy;
       const run = this.newRun(job, strategy, i + 1);
+      run.choice = { order: decision.order, reason: decision.reason, learned: decision.learned };
       tried.push(run);
       const handle: Handle = { job, controller: new AbortController(), phase: 'acting', run };
       this.handles.set(run.id, handle);
@@ -293,6 +472,7 @@ export class Engine {
       } finally {
         this.handles.delete(run.id);
       }
+      if (run.status === 'succeeded' || run.status === 'failed') await this.learn(pb, signature, run);
       if (run.status === 'cancelled' || run.status === 'interrupted') break;
     }
     const now = Date.now();
@@ -356,11 +536,12 @@ export class Engine {
   }
 
   /** Dry-run / observe: the whole plan, every template rendered, recorded; nothing executes. */
-  private async plan(job: Job, mode: RunRecord['mode']): Promise<void> {
-    const strategy = job.pb.strategies[0] as Strategy;
+  private async plan(job: Job, mode: RunRecord['mode'], ordered: Strategy[], decision: Decision): Promise<void> {
+    const strategy = ordered[0] as Strategy;
     const run = this.newRun(job, strategy, 1);
+    run.choice = { order: decision.order, reason: decision.reason, learned: decision.learned };
     const vars = templateVarsFor(job.alert, job.pb, { id: run.id, strategy: strategy.name, mode });
-    for (const s of job.pb.strategies) {
+    for (const s of ordered) {
       for (const step of s.steps) {
         const rec = this.stepRecord(step);
         rec.name = `${s.name}/${step.name}`;
@@ -620,6 +801,8 @@ export class Engine {
   /** Stops admitting runs, cancels those in flight (rolling back), and waits for them. */
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
     this.queue.length = 0;
     for (const h of this.handles.values()) h.controller.abort(new Cancelled('shutdown'));
     await Promise.allSettled([...this.running]);

@@ -14,6 +14,7 @@ import { send } from '../actions/http.js';
 import { errorMessage } from '../errors.js';
 
 export const ESCALATION_ALERTNAME = 'PromedicRemediationFailed';
+export const CHRONIC_ALERTNAME = 'PromedicChronicProblem';
 
 export interface EscalationOptions {
   /** Alertmanager base URL, e.g. http://127.0.0.1:9093. */
@@ -36,6 +37,17 @@ export interface EscalationInput {
   /** One line per strategy tried: "reset-connection: verification failed; rolled back". */
   summary: string;
   runId: string;
+}
+
+export interface ChronicInput {
+  /** Identifies this escalation until it is resolved. */
+  key: string;
+  playbook: string;
+  target: Record<string, string>;
+  severity: string;
+  /** Firings within the window. */
+  count: number;
+  windowMs: number;
 }
 
 interface Active {
@@ -65,7 +77,7 @@ export class Escalator {
     this.resendMs = o.resendMs ?? 60_000;
     this.sent = new Counter({
       name: 'promedic_escalations_total',
-      help: `Alerts promedic could not fix and raised as ${ESCALATION_ALERTNAME} in Alertmanager, by reason (failed, suspended).`,
+      help: `Escalations raised in Alertmanager: ${ESCALATION_ALERTNAME} (reason failed or suspended) and ${CHRONIC_ALERTNAME} (reason chronic).`,
       labelNames: ['playbook', 'reason'],
       registers: [o.registry],
     });
@@ -108,7 +120,41 @@ export class Escalator {
     await this.post([alert]);
   }
 
-  /** The original alert resolved: resolve its escalation now. */
+  /**
+   * A signature that keeps coming back (chronic): raised once as PromedicChronicProblem, so the
+   * cause gets looked at, not only the symptom; resolved when it goes quiet.
+   */
+  async escalateChronic(c: ChronicInput): Promise<void> {
+    if (this.active.has(c.key)) return;
+    const now = new Date();
+    const labels: Record<string, string> = {};
+    for (const [k, v] of Object.entries(c.target)) if (k !== 'alertname') labels[k] = v;
+    Object.assign(labels, {
+      alertname: CHRONIC_ALERTNAME,
+      chronic_alertname: c.target.alertname ?? '',
+      playbook: c.playbook,
+      severity: c.severity === 'critical' ? 'critical' : 'warning',
+      source: 'promedic',
+    });
+    const what = [c.target.alertname, ...Object.entries(c.target).filter(([k]) => k !== 'alertname').map(([k, v]) => `${k}=${v}`)].join(' ');
+    const minutes = Math.round(c.windowMs / 60_000);
+    const alert: AmAlert = {
+      labels,
+      annotations: {
+        summary: `${what} keeps coming back: ${c.count} times within ${minutes} min`,
+        description: `Playbook ${c.playbook} treats the symptom each time; the cause needs attention (or an on_chronic preventive playbook).`,
+      },
+      startsAt: now.toISOString(),
+      endsAt: this.endsAt(now),
+    };
+    this.active.set(c.key, { alert });
+    this.sent.inc({ playbook: c.playbook, reason: 'chronic' });
+    this.log.warn({ playbook: c.playbook, key: c.key }, `escalated as ${CHRONIC_ALERTNAME}`);
+    this.schedule();
+    await this.post([alert]);
+  }
+
+  /** The original alert resolved (or the chronic signature went quiet): resolve its escalation now. */
   async resolve(episode: string): Promise<void> {
     const a = this.active.get(episode);
     if (!a) return;

@@ -25,7 +25,7 @@ export class Intake {
   private readonly counter: Counter<'status' | 'category' | 'severity' | 'outcome'>;
   private readonly log: Logger;
   /** Episodes whose commit is in flight, so concurrent deliveries of one episode are decided in turn. */
-  private readonly pending = new Map<string, Promise<void>>();
+  private readonly pending = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly store: Store,
@@ -50,7 +50,7 @@ export class Intake {
     // runs without an await, so two requests can never both see an episode as new.
     const keys = incoming.map((a) => a.episode);
     for (;;) {
-      const waits = keys.map((k) => this.pending.get(k)).filter((p): p is Promise<void> => p !== undefined);
+      const waits = keys.map((k) => this.pending.get(k)).filter((p): p is Promise<unknown> => p !== undefined);
       if (waits.length === 0) break;
       await Promise.allSettled(waits);
     }

@@ -117,7 +117,11 @@ function list(names: string[]): string {
  *   strategies are placed best draw first, except that a strategy may not be placed ahead of
  *   a lower-risk one listed before it in the playbook unless that one has failed here.
  */
-export function chooseStrategies(state: LearningState, playbook: PlaybookView, signature: string, now: number, rng: Rng): Decision {
+/**
+ * The order to try a playbook's strategies in for one signature. `rng: 'expected'` ranks by
+ * posterior mean instead of drawing: the deterministic order an explanation shows.
+ */
+export function chooseStrategies(state: LearningState, playbook: PlaybookView, signature: string, now: number, rng: Rng | 'expected'): Decision {
   const o = state.options;
   const ev = describeEvidence(state, playbook, signature, now);
   const trials = Math.round(ev.reduce((sum, e) => sum + e.weightedSuccesses + e.weightedFailures, 0));
@@ -136,7 +140,7 @@ export function chooseStrategies(state: LearningState, playbook: PlaybookView, s
   if (trials < o.minTrials) return configured(`as configured: ${trials} of ${o.minTrials} trials needed before reordering`);
 
   const draws = ev.map((e) => {
-    e.sample = beta(rng, o.prior.alpha + e.weightedSuccesses, o.prior.beta + e.weightedFailures);
+    e.sample = rng === 'expected' ? e.posteriorMean : beta(rng, o.prior.alpha + e.weightedSuccesses, o.prior.beta + e.weightedFailures);
     return e.sample;
   });
   const rank = ev.map((e) => RISK_RANK[e.risk]);

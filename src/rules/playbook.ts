@@ -60,6 +60,10 @@ export interface Playbook {
   flap: { failures: number; windowMs: number; suspendMs: number; maxSuspendMs: number };
   onFailure: Step[];
   emergency: boolean;
+  /** Learn the strategy order per signature from verified outcomes (`learning: off`: never). */
+  learning: boolean;
+  /** A preventive playbook to start when this playbook's signature turns chronic. */
+  onChronic?: { playbook: string };
 }
 
 export interface RuleSet {
@@ -221,6 +225,9 @@ function compilePlaybook(raw: Raw, base: Array<string | number>, p: Problems, so
     },
     onFailure: onFailure as Step[],
     emergency: (raw.emergency as boolean | undefined) ?? false,
+    // YAML 1.2 reads `off` as a string; both spellings are accepted.
+    learning: raw.learning === undefined ? true : raw.learning === true || raw.learning === 'on',
+    ...(raw.on_chronic ? { onChronic: { playbook: (raw.on_chronic as { playbook: string }).playbook } } : {}),
   };
 }
 
@@ -292,6 +299,12 @@ export function loadRules(rulesDir: string, files?: string[]): LoadResult {
         playbooks.push(pb);
       }
     }
+  }
+  for (const pb of playbooks) {
+    const target = pb.onChronic?.playbook;
+    if (target === undefined) continue;
+    if (!seen.has(target)) errors.push(`${pb.source}: on_chronic.playbook: no playbook named "${target}" (known: ${[...seen.keys()].join(', ')})`);
+    else if (target === pb.name) errors.push(`${pb.source}: on_chronic.playbook: a playbook cannot start itself`);
   }
   return { rules: { playbooks, files: list }, errors };
 }

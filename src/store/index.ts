@@ -16,6 +16,18 @@ import { Low } from 'lowdb';
 import { SlicedJSONFile } from './adapter.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { Journal } from './journal.js';
+import {
+  type LearningOptions,
+  type LearningState,
+  type Recurrence,
+  type ChronicChange,
+  createLearningState,
+  learningFromJSON,
+  learningToJSON,
+  recordFiring,
+  recordOutcome,
+  sweepChronic,
+} from '../learning/index.js';
 import type { EpisodeRecord, JournalEntry, PersistedState, RunRecord, Suspension } from './types.js';
 
 export type * from './types.js';
@@ -32,6 +44,8 @@ export interface StoreOptions {
   journalMaxBytes?: number;
   /** Episodes kept for de-duplication; beyond it the oldest (first seen) are forgotten. */
   maxEpisodes?: number;
+  /** Settings of the learning state (src/learning). */
+  learning?: LearningOptions;
 }
 
 function emptyState(): PersistedState {
@@ -65,7 +79,14 @@ export class Memory {
    * cannot grow memory or make the next snapshot slow.
    */
   episodes = new Map<string, EpisodeRecord>();
-  constructor(private readonly maxEpisodes = Number.POSITIVE_INFINITY) {}
+  /** Learning aggregates; changed only through journal entries, so replay rebuilds them exactly. */
+  learning: LearningState;
+  constructor(
+    private readonly maxEpisodes = Number.POSITIVE_INFINITY,
+    readonly learningOptions: LearningOptions = {},
+  ) {
+    this.learning = createLearningState(learningOptions);
+  }
   runs = new Map<string, RunRecord>();
   cooldowns = new Map<string, number>();
   failures = new Map<string, number[]>();
@@ -73,8 +94,16 @@ export class Memory {
   paused = false;
   droppedRuns = 0;
 
-  apply(e: JournalEntry): void {
+  /** Applies one change. Returns what a learning entry changed (a chronic transition, cleared signatures). */
+  apply(e: JournalEntry): Recurrence | ChronicChange[] | undefined {
     switch (e.op) {
+      case 'outcome':
+        recordOutcome(this.learning, e.v);
+        break;
+      case 'firing':
+        return recordFiring(this.learning, e.v);
+      case 'sweep':
+        return sweepChronic(this.learning, e.at);
       case 'episode':
         this.episodes.set(e.v.key, e.v);
         // Evict in batches of a tenth: one iterator pass, and repeated first-entry deletes
@@ -106,6 +135,7 @@ export class Memory {
         this.paused = e.v;
         break;
     }
+    return undefined;
   }
 }
 
@@ -138,8 +168,9 @@ export class Store {
       snapshotIntervalMs: opts.snapshotIntervalMs ?? 60_000,
       journalMaxBytes: opts.journalMaxBytes ?? 256 * 1024 * 1024,
       maxEpisodes: opts.maxEpisodes ?? 20_000,
+      learning: opts.learning ?? {},
     };
-    this.mem = new Memory(this.opts.maxEpisodes);
+    this.mem = new Memory(this.opts.maxEpisodes, opts.learning ?? {});
   }
 
   /** Creates the data dir, takes the lock, reads the snapshot and replays the journal. */
@@ -203,6 +234,15 @@ export class Store {
     for (const [k, v] of Object.entries(data.suspensions ?? {})) this.mem.suspensions.set(k, v);
     this.mem.paused = data.paused ?? false;
     this.mem.droppedRuns = data.droppedRuns ?? 0;
+    if (data.learning !== undefined) {
+      try {
+        this.mem.learning = learningFromJSON(data.learning, this.mem.learningOptions);
+      } catch (err) {
+        // Bad learning aggregates cost the learned orders, never the service: start them over.
+        this.notices.push(`learning state in ${this.file} is invalid (${errorMessage(err)}); starting with no learned evidence`);
+        this.mem.learning = createLearningState(this.mem.learningOptions);
+      }
+    }
 
     // Replay journals in order. A torn last line (crash mid-write) is skipped: it was never acknowledged.
     const journals = readdirSync(this.dir)
@@ -271,7 +311,7 @@ export class Store {
    * rejects (and sets lastWriteError) when the disk refuses them, leaving memory unchanged,
    * so what memory says always survives a crash.
    */
-  async commit(entries: JournalEntry[]): Promise<void> {
+  async commit(entries: JournalEntry[]): Promise<Array<ReturnType<Memory['apply']>>> {
     if (!this.journal) throw new Error('store is not open');
     try {
       await this.journal.append(entries.map((e) => JSON.stringify(e)).join('\n'));
@@ -280,8 +320,9 @@ export class Store {
       this.lastWriteError = (err as NodeJS.ErrnoException).code ?? errorMessage(err);
       throw err;
     }
-    for (const e of entries) this.mem.apply(e);
+    const results = entries.map((e) => this.mem.apply(e));
     this.dirty = true;
+    return results;
   }
 
   private serialise(): PersistedState {
@@ -310,6 +351,7 @@ export class Store {
       suspensions: Object.fromEntries(m.suspensions),
       paused: m.paused,
       droppedRuns: m.droppedRuns,
+      learning: learningToJSON(m.learning),
     };
   }
 

@@ -1,4 +1,5 @@
 /** What the store persists. Plain data only: the engine and API read it, only the store writes it. */
+import type { Firing, LearningStateJSON, Outcome } from '../learning/index.js';
 
 export interface EpisodeRecord {
   key: string;
@@ -68,6 +69,8 @@ export interface RunRecord {
   rollback?: StepRecord[];
   error?: string;
   durationSeconds?: number;
+  /** The strategy order of the run chain and why (learned from outcomes, or as listed). */
+  choice?: { order: string[]; reason: string; learned: boolean };
 }
 
 export interface Suspension {
@@ -90,6 +93,8 @@ export interface PersistedState {
   paused: boolean;
   /** Runs dropped by retention since the store was created. */
   droppedRuns: number;
+  /** Learning aggregates (src/learning): outcomes and firings per playbook and signature. */
+  learning?: LearningStateJSON;
 }
 
 export type JournalEntry =
@@ -98,4 +103,10 @@ export type JournalEntry =
   | { op: 'cooldown'; k: string; until: number }
   | { op: 'failures'; k: string; v: number[] }
   | { op: 'suspension'; k: string; v: Suspension | null }
-  | { op: 'paused'; v: boolean };
+  | { op: 'paused'; v: boolean }
+  /** A strategy run that ended verified or failed: learning evidence. */
+  | { op: 'outcome'; v: Outcome }
+  /** A new episode matched by a playbook: recurrence evidence. */
+  | { op: 'firing'; v: Firing }
+  /** Chronic signatures that went quiet are cleared as of this time. */
+  | { op: 'sweep'; at: number };

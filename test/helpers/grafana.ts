@@ -247,6 +247,7 @@ export function dataRequires(promql: string): string[] {
     if (m === 'promedic_alerts_received_total') needs.add('alerts');
     if (/^promedic_(playbook_runs_total|playbook_run_duration_seconds_|action_duration_seconds_)/.test(m)) needs.add('runs');
     if (m.startsWith('promedic_time_to_recover_seconds')) needs.add('recoveries');
+    if (m === 'promedic_strategy_success_ratio' || m === 'promedic_strategy_selected_total') needs.add('runs');
     if (m === 'promedic_rollbacks_total') needs.add('rollbacks');
     if (m === 'promedic_runs_skipped_total') needs.add('skips');
     if (m.startsWith('promedic_http_request_duration_seconds') && promql.includes('/webhook/')) needs.add('webhook');

@@ -2,6 +2,8 @@ import { type Request, type Response, Router } from 'express';
 import type { Context } from '../../context.js';
 import { PromedicError } from '../../errors.js';
 import type { RunRecord } from '../../store/types.js';
+import { explainLearning } from '../../engine/explain.js';
+import { chronicSignatures } from '../../learning/index.js';
 
 function param(req: Request, name: string): string | undefined {
   const v = req.query[name];
@@ -45,6 +47,25 @@ export function apiRoutes(ctx: Context): Router {
     all.reverse(); // newest first
     const page = all.slice(offset, offset + limit);
     res.json({ total: all.length, offset, limit, next_offset: offset + limit < all.length ? offset + limit : null, runs: page });
+  });
+
+  r.get('/api/v1/learning', (req: Request, res: Response) => {
+    const playbook = param(req, 'playbook');
+    const signature = param(req, 'signature');
+    const limit = intParam(req, 'limit', 100, 1, 10_000);
+    const state = ctx.store.mem.learning;
+    const playbooks = explainLearning(state, ctx.rules.current.playbooks, ctx.config.learning.enabled, {
+      ...(playbook !== undefined ? { playbook } : {}),
+      ...(signature !== undefined ? { signature } : {}),
+      limit,
+    });
+    res.json({
+      enabled: ctx.config.learning.enabled,
+      signatures: state.entries.size,
+      forgotten: state.evicted,
+      chronic: chronicSignatures(state).map((c) => ({ playbook: c.playbook, signature: c.signature, since: new Date(c.since).toISOString() })),
+      playbooks,
+    });
   });
 
   r.get('/api/v1/runs/:id', (req: Request, res: Response) => {
