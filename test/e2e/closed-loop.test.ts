@@ -5,12 +5,15 @@
  * the test follows it all the way: the Prometheus alert fires, Alertmanager delivers it, the
  * right playbook runs the right strategy, the app's metric recovers, the resolved notification
  * closes the episode, the run is recorded as verified, and promedic's metrics (scraped by that
- * Prometheus) show it. One fault no playbook can fix ends in rollback and escalation. Finally
- * every Grafana panel query returns data from that Prometheus.
+ * Prometheus) show it. One fault no playbook can fix ends in rollback and escalation. Learning:
+ * the validation playbook, reloaded with its strategies reversed so that the first cannot fix
+ * the fault, leads with the one that can after two episodes. Finally every Grafana panel query
+ * returns data from that Prometheus.
  *
  * What runs is what ships: rules/prometheus/promedic.rules.yml, rules/playbooks/*.yml and
  * deploy/alertmanager/alertmanager.yml, with only these changes for a test that takes minutes,
- * not hours: the application rules' `for` and rate windows are seconds (HighErrorRate keeps a
+ * not hours: the application rules' `for` and rate windows are seconds (5 s; 10 s for the
+ * trickle ValidationErrors counts; HighErrorRate keeps a
  * longer `for` than the others, as it does in the shipped file, so a fault another playbook
  * fixes within seconds does not also raise it), HighLatency's threshold is 1 s instead of 5 s,
  * the playbooks' `verify.within` is 20 s, and addresses are the test's loopback ports.
@@ -91,7 +94,9 @@ function fastRules(): string {
   for (const g of doc.groups) {
     if (g.name !== 'promedic-app') continue;
     for (const r of g.rules) {
-      r.expr = r.expr.replace(/\[\d+m\]/g, '[5s]');
+      // ValidationErrors counts a trickle (about one invalid order a second): over 5 s it would
+      // sometimes see none and resolve while the fault is still on.
+      r.expr = r.expr.replace(/\[\d+m\]/g, r.alert === 'ValidationErrors' ? '[10s]' : '[5s]');
       r.for = r.alert === 'HighErrorRate' ? '20s' : '1s';
       if (r.alert === 'HighLatency') r.expr = r.expr.replace(/> 5\s*$/, '> 1');
     }
@@ -263,6 +268,8 @@ describe.runIf(PROMETHEUS && ALERTMANAGER)('the closed loop on the real stack', 
     // As in deploy/promedic/promedic.yml: Prometheus watches the demo app, and the embedded
     // monitor (host rules only: no targets) stays quiet about what Alertmanager reports.
     config.monitor.defer_to_alertmanager = true;
+    // Reproducible strategy choices.
+    config.learning.seed = 1;
     const logger = pino({ level: 'info' }, { write: (line: string) => void promedicLog.push(line) });
     svc = await startService(config, logger);
     await until(
@@ -354,6 +361,71 @@ describe.runIf(PROMETHEUS && ALERTMANAGER)('the closed loop on the real stack', 
     await demoCall('DELETE', '/fault/validation');
     expect((await demoCall('PUT', '/admin/config', { validation: 'normal' }, true)).status).toBe(200);
   }, 300_000);
+
+  it('learning: a playbook whose first strategy cannot fix the fault soon leads with the one that can', async (ctx) => {
+    step(ctx);
+    // The validation playbook, reloaded with its strategies the other way round: sanitising
+    // (which repairs only half of the invalid input) first, strict validation second.
+    const file = join(dir?.path as string, 'rules', 'playbooks', 'api.yml');
+    const doc = YAML.parse(readFileSync(file, 'utf8')) as { playbooks: Array<Record<string, unknown> & { name: string; strategies: unknown[] }> };
+    const pb = doc.playbooks.find((p) => p.name === 'validation-errors') as Record<string, unknown> & { strategies: unknown[] };
+    Object.assign(pb, { name: 'validation-learning', cooldown: '0s', verify: { within: '20s' }, strategies: [...pb.strategies].reverse() });
+    writeFileSync(file, YAML.stringify(doc));
+    const reload = await fetch(`${svc?.url}/-/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(reload.status, await reload.text()).toBe(200);
+
+    // Every generated order invalid: sanitising repairs half, the other half keeps failing.
+    await demoCall('POST', '/fault/validation', { ratio: 1 });
+    const leads: string[] = [];
+    for (let n = 1; n <= 6; n++) {
+      const t0 = Date.now();
+      // Back to the app's defaults: the invalid input fails in processing again, a new episode.
+      expect((await demoCall('PUT', '/admin/config', { validation: 'normal', sanitize: false }, true)).status).toBe(200);
+      const episode = await until(
+        () => episodes().find((e) => e.alertname === 'ValidationErrors' && e.source === 'alertmanager' && Date.parse(e.firstSeen) >= t0),
+        `episode ${n} of ValidationErrors`,
+      );
+      const chain = await until(() => {
+        const rs = runs().filter((r) => r.episode === episode.key && r.playbook === 'validation-learning').sort((a, b) => a.attempt - b.attempt);
+        return rs.some((r) => r.status === 'succeeded') ? rs : null;
+      }, `episode ${n}: a verified fix`);
+      leads.push(chain[0]?.strategy ?? '');
+      if (chain[0]?.strategy === 'validation.sanitize') {
+        expect(chain.map((r) => [r.strategy, r.status])).toEqual([
+          ['validation.sanitize', 'failed'],
+          ['validation.strengthen', 'succeeded'],
+        ]);
+        expect(chain[0]?.rollback?.map((st) => st.outcome)).toEqual(['ok']);
+      }
+      await until(() => (svc as Service).ctx.store.mem.episodes.get(episode.key)?.status === 'resolved', `episode ${n} to resolve`);
+      recovery.push({
+        scenario: `learning #${n}`,
+        alertname: 'ValidationErrors',
+        playbook: 'validation-learning',
+        strategy: chain[chain.length - 1]?.strategy ?? '',
+        firedMs: Date.parse(episode.firstSeen) - t0,
+        actedMs: Date.parse(chain[0]?.firstActionAt ?? chain[0]?.startedAt ?? '') - t0,
+        resolvedMs: Date.parse((svc as Service).ctx.store.mem.episodes.get(episode.key)?.resolvedAt ?? '') - t0,
+      });
+      if (n >= 3 && leads[n - 1] === 'validation.strengthen') break;
+    }
+    // The listed order until the signature has min_trials (3) outcomes, i.e. two episodes; then
+    // the strategy that works leads.
+    expect(leads.slice(0, 2)).toEqual(['validation.sanitize', 'validation.sanitize']);
+    expect(leads[leads.length - 1]).toBe('validation.strengthen');
+    const last = runs().filter((r) => r.playbook === 'validation-learning').at(-1) as RunRecord;
+    expect(last.choice?.reason).toMatch(/^validation\.strengthen first: \d+\/\d+ verified successes/);
+
+    // The Automation dashboard's learned success ratios, from this Prometheus: both strategies.
+    await until(async () => {
+      const r = await promQuery(prom?.url as string, 'max by (playbook, strategy) (promedic_strategy_success_ratio{playbook="validation-learning"})');
+      const by = Object.fromEntries(r.map((x) => [x.metric.strategy, Number(x.value[1])]));
+      return by['validation.sanitize'] === 0 && by['validation.strengthen'] === 1;
+    }, 'Prometheus to show both strategies\' success ratios');
+
+    await demoCall('DELETE', '/fault/validation');
+    expect((await demoCall('PUT', '/admin/config', { validation: 'normal', sanitize: false }, true)).status).toBe(200);
+  }, 400_000);
 
   it('connections: idle connections piling up are closed', async (ctx) => {
     step(ctx);
