@@ -4,9 +4,8 @@
  * retries and bearer token, and promedic runs the playbook against a recording HTTP "app".
  * Nothing here hand-writes a webhook payload.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
@@ -16,6 +15,7 @@ import { loadConfig } from '../../src/config.js';
 import { type Service, startService } from '../../src/main.js';
 import type { EpisodeRecord, RunRecord } from '../../src/store/types.js';
 import { get, parseExposition, recordingServer, requireBinary, tempDir, waitFor } from '../helpers/index.js';
+import { type Proc, startProcess, tail } from '../helpers/stack.js';
 
 const execFileP = promisify(execFile);
 
@@ -32,8 +32,9 @@ const DELIVERY_MS = 20_000;
 let dir: { path: string; cleanup: () => void } | null = null;
 let app: Awaited<ReturnType<typeof recordingServer>> | null = null;
 let svc: Service | null = null;
-let am: { child: ChildProcess; url: string; exited: Promise<unknown> } | null = null;
-let amOutput = '';
+let am: Proc | null = null;
+/** The output of the last Alertmanager started, kept for failure messages after it stops. */
+let amOutput: () => string = () => '';
 const promedicLog: string[] = [];
 /** The tests are steps of one story: once one fails, the later ones fail at once, not by timing out. */
 let broken: string | null = null;
@@ -43,22 +44,6 @@ function step(ctx: TestContext): void {
   ctx.onTestFailed(() => {
     broken = ctx.task.name;
   });
-}
-
-/** Port 0 picks a free port; closed again so Alertmanager can take it (retried if someone else did). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
-function tail(text: string, max = 4000): string {
-  return text.length > max ? `...${text.slice(-max)}` : text;
 }
 
 /** Everything worth seeing when an assertion fails. */
@@ -77,7 +62,7 @@ function diagnostics(): string {
   return [
     `--- promedic state ---\n${state}`,
     `--- promedic log ---\n${tail(promedicLog.join(''))}`,
-    `--- alertmanager output ---\n${tail(amOutput)}`,
+    `--- alertmanager output ---\n${tail(amOutput())}`,
   ].join('\n');
 }
 
@@ -118,69 +103,31 @@ function addAlert(service: string, end?: Date): Promise<string> {
   ]);
 }
 
-async function startAlertmanager(config: string, storage: string): Promise<NonNullable<typeof am>> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    amOutput = '';
-    const child = spawn(
-      ALERTMANAGER as string,
-      [
-        `--config.file=${config}`,
-        `--storage.path=${storage}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        // Empty: no cluster, so nothing gossips on 0.0.0.0:9094 (or collides with another instance).
-        '--cluster.listen-address=',
-        '--log.level=debug',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const collect = (d: Buffer) => {
-      amOutput = tail(amOutput + d.toString(), 200_000);
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
-    let exitedEarly: string | null = null;
-    const exited = new Promise<unknown>((resolve) => {
-      child.once('exit', (code, signal) => {
-        exitedEarly = `exited with ${code ?? signal}`;
-        resolve(null);
-      });
-      child.once('error', (err) => {
-        exitedEarly = `could not start: ${err.message}`;
-        resolve(null);
-      });
-    });
-    const handle = { child, url, exited };
-    am = handle;
-    const ready = await waitFor(
-      async () => {
-        if (exitedEarly) return 'exited';
-        const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2000) });
-        await res.arrayBuffer();
-        return res.status === 200 ? 'ready' : null;
-      },
-      30_000,
-      'alertmanager /-/ready',
-    ).catch((err: unknown) => `not ready: ${(err as Error).message}`);
-    if (ready === 'ready') return handle;
-    await stopAlertmanager();
-    // Someone took the port between freePort() and the bind: try another.
-    if (attempt < 3 && /address already in use/i.test(amOutput)) continue;
-    throw new Error(`alertmanager ${exitedEarly ?? ready}:\n${tail(amOutput)}`);
-  }
+async function startAlertmanager(config: string, storage: string): Promise<void> {
+  am = await startProcess(
+    'alertmanager',
+    ALERTMANAGER as string,
+    (port) => [
+      `--config.file=${config}`,
+      `--storage.path=${storage}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      // Empty: no cluster, so nothing gossips on 0.0.0.0:9094 (or collides with another instance).
+      '--cluster.listen-address=',
+      '--log.level=debug',
+    ],
+    async (url) => {
+      const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      return res.status === 200;
+    },
+  );
+  amOutput = am.output;
 }
 
 async function stopAlertmanager(): Promise<void> {
   const a = am;
   am = null;
-  if (!a || a.child.exitCode !== null || a.child.signalCode !== null) return;
-  a.child.kill('SIGTERM');
-  const gone = await Promise.race([a.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 10_000))]);
-  if (!gone) {
-    a.child.kill('SIGKILL');
-    await a.exited;
-  }
+  await a?.stop();
 }
 
 function episodeFor(service: string): EpisodeRecord | undefined {

@@ -2,10 +2,8 @@
  * Verification by PromQL against the real Prometheus (Debian's package): a playbook's fix is
  * kept only when Prometheus sees the metric recover, and rolled back when it does not.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,24 +11,15 @@ import { loadConfig } from '../../src/config.js';
 import { type Service, startService } from '../../src/main.js';
 import type { RunRecord } from '../../src/store/types.js';
 import { amPayload, rawRequest, requireBinary, tempDir, waitFor } from '../helpers/index.js';
+import { type Proc, promQuery, startPrometheus, tail } from '../helpers/stack.js';
 
 const TOKEN = 'prometheus-e2e-token-0123456789';
 const bin = requireBinary('prometheus', 'prometheus');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
 describe.runIf(bin)('verification against a real Prometheus', () => {
   let dir: { path: string; cleanup: () => void };
-  let prom: ChildProcess | null = null;
+  let prom: Proc | null = null;
   let promUrl = '';
-  let promLog = '';
   let app: Server;
   let appPort = 0;
   // The app's error gauge per service; PUT /fix/<service> zeroes it unless the service is "stubborn".
@@ -58,25 +47,19 @@ describe.runIf(bin)('verification against a real Prometheus', () => {
     await new Promise<void>((r) => app.listen(0, '127.0.0.1', () => r()));
     appPort = (app.address() as { port: number }).port;
 
-    const port = await freePort();
-    promUrl = `http://127.0.0.1:${port}`;
-    const cfg = join(dir.path, 'prometheus.yml');
-    writeFileSync(cfg, `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:${appPort}']\n`);
-    prom = spawn(bin as string, [`--config.file=${cfg}`, `--storage.tsdb.path=${join(dir.path, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    prom.stderr?.on('data', (d: Buffer) => (promLog += d.toString()));
-    // Ready, and the first scrape in (Prometheus hands out targets on a 5 s tick).
+    prom = await startPrometheus(
+      bin as string,
+      join(dir.path, 'prom'),
+      `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:${appPort}']\n`,
+    );
+    promUrl = prom.url;
+    // The first scrape in (Prometheus hands out targets on a 5 s tick).
     await waitFor(
-      async () => {
-        const r = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('demo_db_errors')}`);
-        const body = (await r.json()) as { data?: { result?: unknown[] } };
-        return (body.data?.result?.length ?? 0) === 2;
-      },
+      async () => (await promQuery(promUrl, 'demo_db_errors')).length === 2,
       30_000,
       'Prometheus to scrape the app',
     ).catch((err: unknown) => {
-      throw new Error(`${String(err)}\n${promLog.slice(-2000)}`);
+      throw new Error(`${String(err)}\n${tail(prom?.output() ?? '', 2000)}`);
     });
 
     mkdirSync(join(dir.path, 'rules', 'playbooks'), { recursive: true });
@@ -110,8 +93,7 @@ verify:
 
   afterAll(async () => {
     await svc?.stop();
-    prom?.kill('SIGTERM');
-    await new Promise((r) => (prom && prom.exitCode === null ? prom.once('exit', r) : r(null)));
+    await prom?.stop();
     await new Promise((r) => app?.close(r));
     dir?.cleanup();
   });
