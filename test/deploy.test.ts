@@ -275,6 +275,9 @@ describe('deploy/alertmanager/alertmanager.yml', () => {
     const escalation = routesTo('people', ['alertname=PromedicRemediationFailed', 'failed_alertname=HighErrorRate', 'service=demo-app', 'severity=critical', 'source=promedic']);
     expect(escalation.out).not.toMatch(/WARNING/);
     expect(escalation.code).toBe(0);
+    const chronic = routesTo('people', ['alertname=PromedicChronicProblem', 'chronic_alertname=HighErrorRate', 'service=demo-app', 'severity=warning', 'source=promedic']);
+    expect(chronic.out).not.toMatch(/WARNING/);
+    expect(chronic.code).toBe(0);
     // --verify.receivers does fail on a mismatch, so the checks above mean something.
     const wrong = routesTo('promedic', ['alertname=MemoryExhaustionImminent', 'severity=critical']);
     expect(wrong.out).toContain('Expected receivers did not match');
