@@ -62,6 +62,24 @@ interface AmAlert {
   generatorURL?: string;
 }
 
+/**
+ * Labels of an escalation alert: the target's labels identify what it is about, `alertname` is
+ * promedic's own and `<originalLabel>` names the original; `what` is the same for people.
+ */
+function escalationLabels(alertname: string, originalLabel: string, target: Record<string, string>, playbook: string, severity: string) {
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(target)) if (k !== 'alertname') labels[k] = v;
+  Object.assign(labels, {
+    alertname,
+    [originalLabel]: target.alertname ?? '',
+    playbook,
+    severity: severity === 'critical' ? 'critical' : 'warning',
+    source: 'promedic',
+  });
+  const what = [target.alertname, ...Object.entries(target).filter(([k]) => k !== 'alertname').map(([k, v]) => `${k}=${v}`)].join(' ');
+  return { labels, what };
+}
+
 export class Escalator {
   private readonly o: EscalationOptions;
   private readonly log: Logger;
@@ -91,17 +109,7 @@ export class Escalator {
   /** Raise (or refresh) the escalation for an episode. Never throws. */
   async escalate(e: EscalationInput): Promise<void> {
     const now = new Date();
-    const labels: Record<string, string> = {};
-    // The target's labels identify what could not be fixed; alertname names the original.
-    for (const [k, v] of Object.entries(e.target)) if (k !== 'alertname') labels[k] = v;
-    Object.assign(labels, {
-      alertname: ESCALATION_ALERTNAME,
-      failed_alertname: e.target.alertname ?? '',
-      playbook: e.playbook,
-      severity: e.severity === 'critical' ? 'critical' : 'warning',
-      source: 'promedic',
-    });
-    const what = [e.target.alertname, ...Object.entries(e.target).filter(([k]) => k !== 'alertname').map(([k, v]) => `${k}=${v}`)].join(' ');
+    const { labels, what } = escalationLabels(ESCALATION_ALERTNAME, 'failed_alertname', e.target, e.playbook, e.severity);
     const alert: AmAlert = {
       labels,
       annotations: {
@@ -127,16 +135,7 @@ export class Escalator {
   async escalateChronic(c: ChronicInput): Promise<void> {
     if (this.active.has(c.key)) return;
     const now = new Date();
-    const labels: Record<string, string> = {};
-    for (const [k, v] of Object.entries(c.target)) if (k !== 'alertname') labels[k] = v;
-    Object.assign(labels, {
-      alertname: CHRONIC_ALERTNAME,
-      chronic_alertname: c.target.alertname ?? '',
-      playbook: c.playbook,
-      severity: c.severity === 'critical' ? 'critical' : 'warning',
-      source: 'promedic',
-    });
-    const what = [c.target.alertname, ...Object.entries(c.target).filter(([k]) => k !== 'alertname').map(([k, v]) => `${k}=${v}`)].join(' ');
+    const { labels, what } = escalationLabels(CHRONIC_ALERTNAME, 'chronic_alertname', c.target, c.playbook, c.severity);
     const minutes = Math.round(c.windowMs / 60_000);
     const alert: AmAlert = {
       labels,

@@ -9,12 +9,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { type TestContext, afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprintOf } from '../../src/alert.js';
 import { loadConfig } from '../../src/config.js';
 import { type Service, startService } from '../../src/main.js';
 import type { EpisodeRecord, RunRecord } from '../../src/store/types.js';
-import { get, parseExposition, recordingServer, requireBinary, tempDir, waitFor } from '../helpers/index.js';
+import { get, parseExposition, recordingServer, requireBinary, tempDir, waitFor, story } from '../helpers/index.js';
 import { type Proc, startProcess, tail } from '../helpers/stack.js';
 
 const execFileP = promisify(execFile);
@@ -36,15 +36,9 @@ let am: Proc | null = null;
 /** The output of the last Alertmanager started, kept for failure messages after it stops. */
 let amOutput: () => string = () => '';
 const promedicLog: string[] = [];
-/** The tests are steps of one story: once one fails, the later ones fail at once, not by timing out. */
-let broken: string | null = null;
 
-function step(ctx: TestContext): void {
-  if (broken) throw new Error(`cannot run: the earlier step "${broken}" failed`);
-  ctx.onTestFailed(() => {
-    broken = ctx.task.name;
-  });
-}
+/** The tests are steps of one story: once one fails, the later ones fail at once. */
+const step = story();
 
 /** Everything worth seeing when an assertion fails. */
 function diagnostics(): string {

@@ -21,13 +21,13 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { type TestContext, afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { loadConfig } from '../../src/config.js';
 import { type Service, startService } from '../../src/main.js';
 import type { EpisodeRecord, RunRecord } from '../../src/store/types.js';
 import { dashboardFiles, panelQueries } from '../helpers/grafana.js';
-import { ROOT, parseExposition, recordingServer, requireBinary, tempDir, waitFor } from '../helpers/index.js';
+import { ROOT, parseExposition, recordingServer, requireBinary, tempDir, waitFor, story } from '../helpers/index.js';
 import { type Proc, freePort, promQuery, startAlertmanager, startDemoApp, startPrometheus, tail } from '../helpers/stack.js';
 
 // Under CI=true a missing binary throws here, failing the file: CI must install the packages.
@@ -48,15 +48,9 @@ let people: Awaited<ReturnType<typeof recordingServer>> | null = null;
 let svc: Service | null = null;
 const promedicLog: string[] = [];
 const recovery: Array<{ scenario: string; alertname: string; playbook: string; strategy: string; firedMs: number; actedMs: number; resolvedMs: number }> = [];
-let broken: string | null = null;
 
-/** The scenarios are steps of one story on one stack: once one fails, later ones fail at once. */
-function step(ctx: TestContext): void {
-  if (broken) throw new Error(`cannot run: the earlier step "${broken}" failed`);
-  ctx.onTestFailed(() => {
-    broken = ctx.task.name;
-  });
-}
+/** The tests are steps of one story: once one fails, the later ones fail at once. */
+const step = story();
 
 function diagnostics(): string {
   const state = svc

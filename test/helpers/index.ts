@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'vitest';
 import { fingerprintOf } from '../../src/alert.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -199,5 +200,20 @@ export function amPayload(
       generatorURL: 'http://prometheus:9090/graph',
       fingerprint: a.fingerprint ?? fingerprintOf(a.labels),
     })),
+  };
+}
+
+/**
+ * Tests that are steps of one story (one stack, one state): `const step = story()`, then
+ * `step(ctx)` first in each test. Once a step fails, the later ones fail at once, naming it,
+ * rather than timing out on a state that will never come.
+ */
+export function story(): (ctx: TestContext) => void {
+  let broken: string | null = null;
+  return (ctx) => {
+    if (broken) throw new Error(`cannot run: the earlier step "${broken}" failed`);
+    ctx.onTestFailed(() => {
+      broken = ctx.task.name;
+    });
   };
 }

@@ -5,19 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { decide, guardBreach } from '../../src/tuning/decide.js';
 import { checkKnob, nextValue, parseStep } from '../../src/tuning/knob.js';
+import { createRng } from '../../src/learning/index.js';
 import { mannWhitney, median } from '../../src/tuning/stats.js';
-
-/** A deterministic generator (mulberry32) for sample data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('Mann-Whitney U', () => {
   it('gives the exact permutation p-value for small tie-free samples', () => {
@@ -61,8 +50,8 @@ describe('Mann-Whitney U', () => {
 });
 
 describe('the decision rule', () => {
-  const r = rng(42);
-  const around = (center: number, spread: number, n: number) => Array.from({ length: n }, () => center + (r() - 0.5) * 2 * spread);
+  const r = createRng(42);
+  const around = (center: number, spread: number, n: number) => Array.from({ length: n }, () => center + (r.next() - 0.5) * 2 * spread);
 
   it('keeps a change that lowers p99 latency clearly and by enough', () => {
     const d = decide(around(1.0, 0.1, 12), around(0.7, 0.1, 12), { direction: 'minimize' });
