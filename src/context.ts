@@ -7,6 +7,7 @@ import type { RuleManager } from './rules/index.js';
 import type { Monitor } from './monitor/monitor.js';
 import type { HostMetrics } from './metrics/host.js';
 import type { Store } from './store/index.js';
+import type { Tuner } from './tuning/tuner.js';
 
 /** The small object every part receives: no singletons, everything passed in. */
 export interface Context {
@@ -17,6 +18,7 @@ export interface Context {
   readonly host: HostMetrics;
   readonly rules: RuleManager;
   readonly engine: Engine;
+  readonly tuner: Tuner;
   readonly intake: Intake;
   readonly monitor: Monitor;
   readonly now: () => number;

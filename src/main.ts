@@ -22,6 +22,7 @@ import { Intake } from './intake/index.js';
 import { RuleManager } from './rules/index.js';
 import { Monitor } from './monitor/monitor.js';
 import { TargetScraper } from './monitor/targets.js';
+import { Tuner } from './tuning/tuner.js';
 import { parseDuration } from './util/duration.js';
 import { randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -116,7 +117,26 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
         }
       : {}),
   });
-  rules.onReload = (r) => monitor.setRules(config.monitor.enabled ? r.monitors : []);
+  const tuner = new Tuner({
+    store,
+    logger,
+    registry,
+    playbooks: () => rules.current.tuning,
+    prometheusUrl: config.prometheus.url ?? null,
+    monitor,
+    dryRun: config.engine.dry_run,
+    engine,
+  });
+  engine.events.on('firing', (a) => tuner.onFiring(a));
+  engine.events.on('healing', (pb, labels) => tuner.onHealing(pb, labels));
+  engine.events.on('emergency', (name) => tuner.abortAll(`emergency mode entered (${name})`));
+  engine.events.on('paused', (p) => {
+    if (p) tuner.abortAll('automation paused');
+  });
+  rules.onReload = (r) => {
+    monitor.setRules(config.monitor.enabled ? r.monitors : []);
+    tuner.sync();
+  };
   const targets = new TargetScraper(
     config.targets.map((t) => ({ name: t.name, url: t.url, intervalMs: t.interval ? parseDuration(t.interval) : config.intervalMs })),
     (target, families, t) => monitor.ingest(families, t, { service: target.name }),
@@ -138,7 +158,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     },
   });
 
-  const ctx: Context = { config, logger, registry, store, host, rules, engine, intake, monitor, now: Date.now };
+  const ctx: Context = { config, logger, registry, store, host, rules, engine, tuner, intake, monitor, now: Date.now };
   let stopping = false;
   const track = createInstrument(ctx);
   const app = createApp(ctx, { ready: () => host.cycles > 0 && !stopping, track });
@@ -164,6 +184,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     targets.start();
     await host.start();
     await engine.recover();
+    await tuner.recover();
+    tuner.sync();
     engine.startLearning();
   } catch (err) {
     server.close();
@@ -208,6 +230,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       clearTimeout(force);
       targets.stop();
       await host.stop();
+      await tuner.stop();
       await engine.stop();
       escalator?.stop();
       await store.close();

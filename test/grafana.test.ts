@@ -88,8 +88,8 @@ function variableQuery(v: { query?: string | { query?: string }; definition?: st
   return typeof v.query === 'string' ? v.query : (v.query?.query ?? v.definition ?? '');
 }
 
-it('finds the two dashboards', () => {
-  expect(dashboards.map((x) => x.name)).toEqual(['promedic-automation.json', 'promedic-host.json']);
+it('finds the three dashboards', () => {
+  expect(dashboards.map((x) => x.name)).toEqual(['promedic-automation.json', 'promedic-host.json', 'promedic-tuning.json']);
 });
 
 describe.each(dashboards)('$name', ({ file, d }) => {
@@ -275,6 +275,38 @@ describe('promedic / Automation', () => {
     for (const p of app?.panels ?? []) {
       for (const t of p.targets ?? []) expect(labelMatchers(t.expr ?? '').map((m) => `${m.label}${m.op}${m.value}`), p.title).toContain('service=~$service');
     }
+  });
+});
+
+describe('promedic / Tuning', () => {
+  const tuning = dashboards.find((x) => x.d.uid === 'promedic-tuning') as (typeof dashboards)[number];
+  const src = sourceText(join(ROOT, 'src'));
+  const annotationExprs = (tuning.d.annotations?.list ?? []).flatMap((a) => (a.expr ? [toPromql(a.expr)] : []));
+
+  it('reads only promedic_* metrics that promedic defines, in its panels and annotations', () => {
+    const names = new Set([...panelQueries(tuning.file).map((q) => q.promql), ...annotationExprs].flatMap(metricNames));
+    const missing = [...names].filter((n) => n.startsWith('promedic_')).filter((n) => !src.includes(`'${n}'`));
+    expect(missing).toEqual([]);
+    const tuningMetrics = [
+      'promedic_knob_value', 'promedic_tuning_experiment_active', 'promedic_tuning_experiments_total',
+      'promedic_tuning_rollbacks_total', 'promedic_tuning_sample', 'promedic_tuning_skipped_total',
+    ];
+    for (const n of tuningMetrics) expect(names.has(n), n).toBe(true);
+  });
+
+  it('narrows every per-knob series to the chosen targets and knobs', () => {
+    const exprs = [
+      ...panelQueries(tuning.file).map((q) => ({ where: `${q.panel} / ${q.refId}`, expr: q.expr })),
+      ...(tuning.d.annotations?.list ?? []).flatMap((a) => (a.expr ? [{ where: `annotation ${a.name}`, expr: a.expr }] : [])),
+    ];
+    const wrong: string[] = [];
+    for (const { where, expr } of exprs) {
+      for (const s of selectors(substituteBuiltins(expr))) {
+        if (!/^promedic_(knob_value|tuning_(experiment_active|experiments_total|rollbacks_total|sample))$/.test(s.metric)) continue;
+        for (const l of ['instance', 'target', 'knob']) if (!s.labels.includes(l)) wrong.push(`${where}: ${s.metric} not filtered by ${l}`);
+      }
+    }
+    expect(wrong).toEqual([]);
   });
 });
 
@@ -532,6 +564,22 @@ describe.runIf(bin)('every panel query against a real Prometheus scraping promed
       const r = await query(q.promql);
       if (r.status !== 'success') problems.push(`${q.panel} / ${q.refId}: ${r.error}\n  ${q.promql}`);
       else if (!r.data?.result?.length && !(diskless && q.promql.includes('node_filesystem_'))) problems.push(`${q.panel} / ${q.refId}: no data\n  ${q.promql}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  // No tuning playbook runs here: the Tuning queries must run, but most have no data before an
+  // experiment (see grafana/README.md), so only their validity is checked against Prometheus.
+  it('runs every Tuning panel and annotation query', async () => {
+    const tuning = dashboards.find((x) => x.d.uid === 'promedic-tuning') as (typeof dashboards)[number];
+    const exprs = [
+      ...panelQueries(tuning.file).map((q) => ({ key: `${q.panel} / ${q.refId}`, promql: q.promql })),
+      ...(tuning.d.annotations?.list ?? []).flatMap((a) => (a.expr ? [{ key: `annotation ${a.name}`, promql: toPromql(a.expr) }] : [])),
+    ];
+    const problems: string[] = [];
+    for (const { key, promql } of exprs) {
+      const r = await query(promql);
+      if (r.status !== 'success') problems.push(`${key}: ${r.error}\n  ${promql}`);
     }
     expect(problems).toEqual([]);
   });

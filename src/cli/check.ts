@@ -48,6 +48,7 @@ export function check(paths: string[], out: (s: string) => void, err: (s: string
     err(`${problems.length} problem${problems.length === 1 ? '' : 's'} in ${files.length} file${files.length === 1 ? '' : 's'}`);
     return 1;
   }
-  out(`ok: ${r.rules.playbooks.length} playbook${r.rules.playbooks.length === 1 ? '' : 's'} in ${files.length} file${files.length === 1 ? '' : 's'}`);
+  const t = r.rules.tuning.length;
+  out(`ok: ${r.rules.playbooks.length} playbook${r.rules.playbooks.length === 1 ? '' : 's'}${t ? ` and ${t} tuning playbook${t === 1 ? '' : 's'}` : ''} in ${files.length} file${files.length === 1 ? '' : 's'}`);
   return 0;
 }

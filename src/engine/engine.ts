@@ -5,6 +5,7 @@
  * every state change. Alerts arrive through onFiring/onResolved, never inside an HTTP request.
  */
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { ACTIONS, ActionError } from '../actions/index.js';
@@ -79,7 +80,21 @@ function nowIso(): string {
   return new Date().toISOString();
 }
 
+/** What the engine tells the parts that must yield to it (tuning experiments). */
+export interface EngineEvents {
+  /** A new firing episode arrived (after the healing playbooks were admitted). */
+  firing: [alert: Alert];
+  /** A healing run is starting for this alert: experiments on its target must stop. */
+  healing: [playbook: string, labels: Record<string, string>];
+  /** Emergency mode was entered. */
+  emergency: [alertname: string];
+  /** Automation was paused (true) or resumed (false). */
+  paused: [paused: boolean];
+}
+
 export class Engine {
+  /** firing, healing, emergency and paused (see EngineEvents); listeners must not throw. */
+  readonly events = new EventEmitter<EngineEvents>();
   private readonly o: EngineOptions;
   private readonly log: Logger;
   private readonly store: Store;
@@ -267,6 +282,7 @@ export class Engine {
   async setPaused(paused: boolean): Promise<void> {
     await this.store.commit([{ op: 'paused', v: paused }]);
     this.log.warn({ paused }, paused ? 'automation paused: alerts are recorded, nothing acts' : 'automation resumed');
+    this.events.emit('paused', paused);
   }
 
   get emergency(): boolean {
@@ -282,6 +298,7 @@ export class Engine {
     this.emergencies.set(alert.episode, alert.labels.alertname ?? '');
     if (!first) return;
     this.log.error({ alertname: alert.labels.alertname, episode: alert.episode }, 'emergency mode entered: emergency playbooks first, cooldowns bypassed for them');
+    this.events.emit('emergency', alert.labels.alertname ?? '');
     void this.tell(`promedic: EMERGENCY on ${alert.labels.instance ?? 'this host'}: ${alert.labels.alertname} (${alert.annotations.summary ?? alert.severity})`);
   }
 
@@ -315,6 +332,17 @@ export class Engine {
       this.admit(pb, alert, false);
     }
     this.pump();
+    this.events.emit('firing', alert);
+  }
+
+  /**
+   * The healing playbook queued or running for an alert whose labels `concerns` accepts, or
+   * null: a tuning experiment does not start on a target that is being healed.
+   */
+  healingOn(concerns: (labels: Record<string, string>) => boolean): string | null {
+    for (const h of this.handles.values()) if (concerns(h.job.alert.labels)) return h.job.pb.name;
+    for (const j of this.queue) if (concerns(j.alert.labels)) return j.pb.name;
+    return null;
   }
 
   /** Admission of one playbook for one alert: limits, cooldowns, suspension, pause; queued when admitted. */
@@ -455,6 +483,7 @@ export class Engine {
       return;
     }
     const strategies = pb.strategyPolicy === 'try_next' ? ordered : ordered.slice(0, 1);
+    this.events.emit('healing', pb.name, alert.labels);
     this.m.selected.inc({ playbook: pb.name, strategy: (strategies[0] as Strategy).name });
     if (decision.learned) log.info({ order: decision.order, reason: decision.reason }, 'strategy order learned');
     let succeeded = false;

@@ -9,7 +9,7 @@ import { Gauge, Histogram, type Registry } from 'prom-client';
 import { fingerprintOf, episodeKey } from '../alert.js';
 import { errorMessage } from '../errors.js';
 import type { IncomingAlert } from '../intake/alertmanager.js';
-import { type Sample, SeriesStore, evaluate, labelKey, reads } from './expr.js';
+import { type Expr, type Sample, SeriesStore, evaluate, labelKey, reads } from './expr.js';
 import type { MonitorRule } from './rules.js';
 import { type Point, linearFit, predictLinear } from './stats.js';
 
@@ -115,6 +115,16 @@ export class Monitor {
     for (const rule of rules) {
       for (const r of reads(rule.expr)) this.store.want(r.metric, r.windowMs + 2 * this.o.intervalMs, r.counter);
     }
+  }
+
+  /** Keeps the series an expression outside the rules reads (a tuning objective or guard). */
+  want(expr: Expr): void {
+    for (const r of reads(expr)) this.store.want(r.metric, r.windowMs + 2 * this.o.intervalMs, r.counter);
+  }
+
+  /** How old the newest point of a series may be and still count (three collection cycles). */
+  get staleMs(): number {
+    return 3 * this.o.intervalMs;
   }
 
   /** Adds a collection cycle's (or a target scrape's) samples; only metrics that rules read are kept. */

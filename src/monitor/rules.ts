@@ -87,6 +87,7 @@ export const MONITOR_SCHEMA = {
 const ajv = createAjv();
 ajv.addSchema(exprSchema);
 const validate = ajv.compile(MONITOR_SCHEMA);
+const validateExpr = ajv.getSchema('expr') as ReturnType<typeof ajv.compile>;
 
 export interface Override {
   above?: number;
@@ -127,6 +128,19 @@ function compileExpr(raw: Raw, path: Array<string | number>, problems: Array<[Ar
   if (kind === 'value') return { kind: 'value', ...base };
   if (kind === 'rate') return { kind: 'rate', windowMs: parseDuration(body.window as string), ...base };
   return { kind: 'quantile', q: body.q as number, windowMs: parseDuration(body.window as string), ...base };
+}
+
+/**
+ * A monitor expression outside a monitor rule (a tuning objective or guard): the expression,
+ * or every problem with its path below the expression.
+ */
+export function compileMonitorExpr(raw: unknown): { expr: Expr | null; problems: Array<[Array<string | number>, string]> } {
+  if (!validateExpr(raw)) {
+    return { expr: null, problems: (validateExpr.errors ?? []).map((e) => { const d = describeSchemaError(e); return [d.path, d.message]; }) };
+  }
+  const problems: Array<[Array<string | number>, string]> = [];
+  const expr = compileExpr(raw as Raw, [], problems);
+  return { expr: problems.length ? null : expr, problems };
 }
 
 /** Loads every monitor file; returns the rules and every problem as `file:line: path: message`. */

@@ -12,9 +12,11 @@ import { lineOf } from '../util/yaml.js';
 import { parseMatcher } from './matcher.js';
 import { type MonitorRule, type Override, loadMonitors } from '../monitor/rules.js';
 import { type Playbook, loadRules } from './playbook.js';
+import type { TuningPlaybook } from './tuning.js';
 
 export interface Rules {
   playbooks: Playbook[];
+  tuning: TuningPlaybook[];
   classification: ClassificationRule[];
   monitors: MonitorRule[];
 }
@@ -52,7 +54,7 @@ export function loadClassification(rulesDir: string): { rules: ClassificationRul
 }
 
 export class RuleManager {
-  current: Rules = { playbooks: [], classification: [], monitors: [] };
+  current: Rules = { playbooks: [], tuning: [], classification: [], monitors: [] };
   /** Called after every successful (re)load. */
   onReload: ((rules: Rules) => void) | null = null;
   lastErrors: string[] = [];
@@ -85,12 +87,12 @@ export class RuleManager {
       for (const e of errors) this.log.error({ problem: e }, 'invalid rules; keeping the previous rules');
       return errors;
     }
-    this.current = { playbooks: pb.rules.playbooks, classification: cl.rules, monitors: mo.rules };
+    this.current = { playbooks: pb.rules.playbooks, tuning: pb.rules.tuning, classification: cl.rules, monitors: mo.rules };
     this.onReload?.(this.current);
     this.lastErrors = [];
     this.ok.set(1);
     this.ts.set(Date.now() / 1000);
-    this.log.info({ playbooks: this.current.playbooks.map((p) => p.name), monitors: this.current.monitors.map((m) => m.alert), dir: this.rulesDir }, 'rules loaded');
+    this.log.info({ playbooks: this.current.playbooks.map((p) => p.name), tuning: this.current.tuning.map((t) => t.name), monitors: this.current.monitors.map((m) => m.alert), dir: this.rulesDir }, 'rules loaded');
     return [];
   }
 }

@@ -13,6 +13,7 @@ import { createAjv, describeSchemaError } from '../util/schema.js';
 import { lineOf } from '../util/yaml.js';
 import { CATALOG, type CatalogParams } from './catalog.js';
 import { type Matcher, parseMatcher } from './matcher.js';
+import { type TuningPlaybook, compileTuning } from './tuning.js';
 import schema from '../../schema/playbook.schema.json' with { type: 'json' };
 
 export type Mode = 'enforce' | 'dry-run' | 'observe';
@@ -68,6 +69,8 @@ export interface Playbook {
 
 export interface RuleSet {
   playbooks: Playbook[];
+  /** `kind: tuning` playbooks (src/tuning). */
+  tuning: TuningPlaybook[];
   files: string[];
 }
 
@@ -232,40 +235,49 @@ function compilePlaybook(raw: Raw, base: Array<string | number>, p: Problems, so
 }
 
 /** Loads one playbook file: a playbook, or `playbooks: [...]`. */
-export function loadPlaybookFile(file: string, display = file): { playbooks: Playbook[]; errors: string[] } {
+export function loadPlaybookFile(file: string, display = file): { playbooks: Playbook[]; tuning: TuningPlaybook[]; errors: string[] } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    return { playbooks: [], errors: [`${display}: cannot read: ${(err as NodeJS.ErrnoException).code}`] };
+    return { playbooks: [], tuning: [], errors: [`${display}: cannot read: ${(err as NodeJS.ErrnoException).code}`] };
   }
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length) {
-    return { playbooks: [], errors: doc.errors.map((e) => `${display}:${e.linePos?.[0]?.line ?? 1}: invalid YAML: ${e.message.split('\n')[0]}`) };
+    return { playbooks: [], tuning: [], errors: doc.errors.map((e) => `${display}:${e.linePos?.[0]?.line ?? 1}: invalid YAML: ${e.message.split('\n')[0]}`) };
   }
   const p = new Problems(display, doc, text);
   const data = doc.toJS() as unknown;
   const out: Playbook[] = [];
-  if (data === null || data === undefined) return { playbooks: [], errors: [] };
+  const tuning: TuningPlaybook[] = [];
+  if (data === null || data === undefined) return { playbooks: [], tuning: [], errors: [] };
   if (!isObject(data)) {
     p.add([], 'a playbook file must be a mapping (a playbook, or playbooks: [...])');
-    return { playbooks: [], errors: p.list };
+    return { playbooks: [], tuning: [], errors: p.list };
   }
+  // kind: tuning goes to its own compiler; anything else is a healing playbook.
+  const compile = (raw: Raw, base: Array<string | number>, source: string): void => {
+    if (raw.kind === 'tuning') {
+      const t = compileTuning(raw, base, (path, message) => p.add(path, message), source);
+      if (t) tuning.push(t);
+      return;
+    }
+    const pb = compilePlaybook(raw, base, p, source);
+    if (pb) out.push(pb);
+  };
   if ('playbooks' in data) {
     const extra = Object.keys(data).filter((k) => k !== 'playbooks');
     for (const k of extra) p.add([k], 'unknown key beside playbooks');
     if (!Array.isArray(data.playbooks)) p.add(['playbooks'], 'must be a list of playbooks');
     else
       data.playbooks.forEach((raw, i) => {
-        const pb = isObject(raw) ? compilePlaybook(raw, ['playbooks', i], p, `${display}:${lineOf(doc, text, ['playbooks', i]) ?? 1}`) : null;
-        if (!isObject(raw)) p.add(['playbooks', i], 'must be a mapping');
-        if (pb) out.push(pb);
+        if (isObject(raw)) compile(raw, ['playbooks', i], `${display}:${lineOf(doc, text, ['playbooks', i]) ?? 1}`);
+        else p.add(['playbooks', i], 'must be a mapping');
       });
   } else {
-    const pb = compilePlaybook(data, [], p, `${display}:1`);
-    if (pb) out.push(pb);
+    compile(data, [], `${display}:1`);
   }
-  return { playbooks: out, errors: p.list };
+  return { playbooks: out, tuning, errors: p.list };
 }
 
 function yamlFiles(dir: string): string[] {
@@ -286,11 +298,20 @@ export function loadRules(rulesDir: string, files?: string[]): LoadResult {
   const list = files ?? yamlFiles(join(rulesDir, 'playbooks'));
   const errors: string[] = [];
   const playbooks: Playbook[] = [];
+  const tuning: TuningPlaybook[] = [];
   const seen = new Map<string, string>();
   for (const f of list) {
     const display = relative(process.cwd(), f) || f;
     const r = loadPlaybookFile(f, display.startsWith('..') ? f : display);
     errors.push(...r.errors);
+    for (const t of r.tuning) {
+      const prev = seen.get(t.name);
+      if (prev) errors.push(`${t.source}: name: playbook "${t.name}" is already defined at ${prev}`);
+      else {
+        seen.set(t.name, t.source);
+        tuning.push(t);
+      }
+    }
     for (const pb of r.playbooks) {
       const prev = seen.get(pb.name);
       if (prev) errors.push(`${pb.source}: name: playbook "${pb.name}" is already defined at ${prev}`);
@@ -303,8 +324,9 @@ export function loadRules(rulesDir: string, files?: string[]): LoadResult {
   for (const pb of playbooks) {
     const target = pb.onChronic?.playbook;
     if (target === undefined) continue;
-    if (!seen.has(target)) errors.push(`${pb.source}: on_chronic.playbook: no playbook named "${target}" (known: ${[...seen.keys()].join(', ')})`);
+    if (tuning.some((t) => t.name === target)) errors.push(`${pb.source}: on_chronic.playbook: "${target}" is a tuning playbook; on_chronic starts a healing playbook`);
+    else if (!seen.has(target)) errors.push(`${pb.source}: on_chronic.playbook: no playbook named "${target}" (known: ${[...seen.keys()].join(', ')})`);
     else if (target === pb.name) errors.push(`${pb.source}: on_chronic.playbook: a playbook cannot start itself`);
   }
-  return { rules: { playbooks, files: list }, errors };
+  return { rules: { playbooks, tuning, files: list }, errors };
 }

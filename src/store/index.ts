@@ -28,6 +28,7 @@ import {
   recordOutcome,
   sweepChronic,
 } from '../learning/index.js';
+import { type TuningState, createTuningState, recordExperiment, tuningFromJSON, tuningToJSON } from '../tuning/state.js';
 import type { EpisodeRecord, JournalEntry, PersistedState, RunRecord, Suspension } from './types.js';
 
 export type * from './types.js';
@@ -81,6 +82,8 @@ export class Memory {
   episodes = new Map<string, EpisodeRecord>();
   /** Learning aggregates; changed only through journal entries, so replay rebuilds them exactly. */
   learning: LearningState;
+  /** Tuning experiments and knob memory; changed only through journal entries, like learning. */
+  tuning: TuningState = createTuningState();
   constructor(
     private readonly maxEpisodes = Number.POSITIVE_INFINITY,
     readonly learningOptions: LearningOptions = {},
@@ -104,6 +107,9 @@ export class Memory {
         return recordFiring(this.learning, e.v);
       case 'sweep':
         return sweepChronic(this.learning, e.at);
+      case 'experiment':
+        recordExperiment(this.tuning, e.v);
+        break;
       case 'episode':
         this.episodes.set(e.v.key, e.v);
         // Evict in batches of a tenth: one iterator pass, and repeated first-entry deletes
@@ -243,6 +249,14 @@ export class Store {
         this.mem.learning = createLearningState(this.mem.learningOptions);
       }
     }
+    if (data.tuning !== undefined) {
+      try {
+        this.mem.tuning = tuningFromJSON(data.tuning);
+      } catch (err) {
+        this.notices.push(`tuning state in ${this.file} is invalid (${errorMessage(err)}); starting with no tuning history`);
+        this.mem.tuning = createTuningState();
+      }
+    }
 
     // Replay journals in order. A torn last line (crash mid-write) is skipped: it was never acknowledged.
     const journals = readdirSync(this.dir)
@@ -352,6 +366,7 @@ export class Store {
       paused: m.paused,
       droppedRuns: m.droppedRuns,
       learning: learningToJSON(m.learning),
+      tuning: tuningToJSON(m.tuning),
     };
   }
 

@@ -1,5 +1,6 @@
 /** What the store persists. Plain data only: the engine and API read it, only the store writes it. */
 import type { Firing, LearningStateJSON, Outcome } from '../learning/index.js';
+import type { StoredExperiment, TuningStateJSON } from '../tuning/state.js';
 
 export interface EpisodeRecord {
   key: string;
@@ -95,6 +96,8 @@ export interface PersistedState {
   droppedRuns: number;
   /** Learning aggregates (src/learning): outcomes and firings per playbook and signature. */
   learning?: LearningStateJSON;
+  /** Tuning experiments and what they taught per knob (src/tuning/state.ts). */
+  tuning?: TuningStateJSON;
 }
 
 export type JournalEntry =
@@ -109,4 +112,6 @@ export type JournalEntry =
   /** A new episode matched by a playbook: recurrence evidence. */
   | { op: 'firing'; v: Firing }
   /** Chronic signatures that went quiet are cleared as of this time. */
-  | { op: 'sweep'; at: number };
+  | { op: 'sweep'; at: number }
+  /** A tuning experiment's record, at each phase (the last one, done, updates the knob's memory). */
+  | { op: 'experiment'; v: StoredExperiment };

@@ -38,8 +38,13 @@ export interface ExperimentSpec {
   settleMs: number;
   /** Aborts the experiment (healing run on the target, emergency, pause, shutdown): it rolls back. */
   signal?: AbortSignal;
-  /** Called on every phase change, for the history and the API. */
-  onPhase?: (r: ExperimentRecord) => void;
+  /**
+   * Called on every phase change and awaited: the caller makes the record durable here, so
+   * the old value is on disk before the knob is written.
+   */
+  onPhase?: (r: ExperimentRecord) => void | Promise<void>;
+  /** Called with every interval's values, for live metrics. */
+  onSample?: (role: 'objective' | 'guard', name: string, value: number) => void;
 }
 
 export type Phase = 'baseline' | 'applying' | 'settling' | 'measuring' | 'rolling_back' | 'done';
@@ -53,11 +58,13 @@ export interface ExperimentRecord {
   startedAt: string;
   endedAt?: string;
   /** kept: the candidate stays; rolled_back: rejected or undecided, old value restored; aborted: a guard or an abort stopped it. */
-  outcome?: 'kept' | 'rolled_back' | 'aborted' | 'failed';
+  outcome?: 'kept' | 'rolled_back' | 'aborted' | 'failed' | 'planned';
   reason?: string;
   objective: { name: string; baseline: number[]; candidate: number[] };
   guards: Array<{ name: string; baseline: number[]; candidate: number[] }>;
   decision?: Omit<Decision, 'test'>;
+  /** Why an aborted experiment stopped: a guard it broke, an abort from outside, or an error. */
+  cause?: 'guard' | 'signal' | 'error' | 'restart';
   /** The knob read back after the change and after the rollback. */
   readBack: { applied?: KnobValue; restored?: KnobValue };
 }
@@ -92,22 +99,29 @@ export async function runExperiment(spec: ExperimentSpec): Promise<ExperimentRec
     guards: spec.guards.map((g) => ({ name: g.guard.name, baseline: [], candidate: [] })),
     readBack: {},
   };
-  const phase = (p: Phase) => {
+  const phase = async (p: Phase) => {
     rec.phase = p;
-    spec.onPhase?.(rec);
+    await spec.onPhase?.(rec);
   };
-  const finish = (outcome: NonNullable<ExperimentRecord['outcome']>, reason: string) => {
+  const finish = async (outcome: NonNullable<ExperimentRecord['outcome']>, reason: string) => {
     rec.outcome = outcome;
     rec.reason = reason;
     rec.endedAt = new Date().toISOString();
-    phase('done');
+    await phase('done');
     return rec;
+  };
+  const sample = async (role: 'objective' | 'guard', name: string, source: MetricSource, into: number[]): Promise<number> => {
+    const v = await source(signal);
+    into.push(v);
+    spec.onSample?.(role, name, v);
+    return v;
   };
   if (!allowed(spec.knob, spec.candidate)) return finish('failed', `candidate ${JSON.stringify(spec.candidate)} is not an allowed value of ${spec.knob.name}`);
   const intervals = Math.max(1, Math.round(spec.windowMs / spec.intervalMs));
   // The rollback never listens to the abort: it must run to the end (with its own timeout).
-  const restore = async (why: string, outcome: 'rolled_back' | 'aborted'): Promise<ExperimentRecord> => {
-    phase('rolling_back');
+  const restore = async (why: string, outcome: 'rolled_back' | 'aborted', cause?: ExperimentRecord['cause']): Promise<ExperimentRecord> => {
+    if (cause) rec.cause = cause;
+    await phase('rolling_back');
     const own = AbortSignal.timeout(30_000);
     try {
       await spec.io.write(rec.from as KnobValue, own);
@@ -124,41 +138,41 @@ export async function runExperiment(spec: ExperimentSpec): Promise<ExperimentRec
   try {
     rec.from = await spec.io.read(signal);
     if (rec.from === spec.candidate) return finish('failed', `${spec.knob.name} already is ${JSON.stringify(spec.candidate)}`);
-    phase('baseline');
+    await phase('baseline');
     for (let i = 0; i < intervals; i++) {
       await sleep(spec.intervalMs, signal);
-      rec.objective.baseline.push(await spec.objective.source(signal));
-      for (const [k, g] of spec.guards.entries()) (rec.guards[k] as { baseline: number[] }).baseline.push(await g.source(signal));
+      await sample('objective', spec.objective.name, spec.objective.source, rec.objective.baseline);
+      for (const [k, g] of spec.guards.entries()) await sample('guard', g.guard.name, g.source, (rec.guards[k] as { baseline: number[] }).baseline);
     }
   } catch (err) {
     // Nothing was changed yet.
-    return finish(err instanceof Aborted ? 'aborted' : 'failed', err instanceof Aborted ? `aborted before the change: ${err.message}` : `baseline failed: ${errorMessage(err)}`);
+    if (err instanceof Aborted || signal.aborted) rec.cause = 'signal';
+    return finish(rec.cause === 'signal' ? 'aborted' : 'failed', rec.cause === 'signal' ? `aborted before the change: ${err instanceof Aborted ? err.message : String(signal.reason)}` : `baseline failed: ${errorMessage(err)}`);
   }
 
   try {
-    phase('applying');
+    await phase('applying');
     await spec.io.write(spec.candidate, signal);
     rec.readBack.applied = await spec.io.read(signal);
     if (rec.readBack.applied !== spec.candidate) {
       return await restore(`the change did not take: ${spec.knob.name} reads ${JSON.stringify(rec.readBack.applied)} after writing ${JSON.stringify(spec.candidate)}`, 'rolled_back');
     }
-    phase('settling');
+    await phase('settling');
     await sleep(spec.settleMs, signal);
-    phase('measuring');
+    await phase('measuring');
     const guardBase = rec.guards.map((g) => median(g.baseline));
     for (let i = 0; i < intervals; i++) {
       await sleep(spec.intervalMs, signal);
-      rec.objective.candidate.push(await spec.objective.source(signal));
+      await sample('objective', spec.objective.name, spec.objective.source, rec.objective.candidate);
       for (const [k, g] of spec.guards.entries()) {
-        const v = await g.source(signal);
-        (rec.guards[k] as { candidate: number[] }).candidate.push(v);
+        const v = await sample('guard', g.guard.name, g.source, (rec.guards[k] as { candidate: number[] }).candidate);
         const breach = guardBreach(g.guard, v, guardBase[k]);
-        if (breach) return await restore(`guard broken in interval ${i + 1}: ${breach}`, 'aborted');
+        if (breach) return await restore(`guard broken in interval ${i + 1}: ${breach}`, 'aborted', 'guard');
       }
     }
   } catch (err) {
-    if (err instanceof Aborted) return await restore(`aborted: ${err.message}`, 'aborted');
-    return await restore(`experiment failed: ${errorMessage(err)}`, 'aborted');
+    if (err instanceof Aborted || signal.aborted) return await restore(`aborted: ${err instanceof Aborted ? err.message : String(signal.reason)}`, 'aborted', 'signal');
+    return await restore(`experiment failed: ${errorMessage(err)}`, 'aborted', 'error');
   }
 
   const d = decide(rec.objective.baseline, rec.objective.candidate, spec.rule);

@@ -112,7 +112,9 @@ describe('tuning experiments', () => {
 
   it('rolls back when aborted from outside (a healing run on the target, an emergency, the pause)', async () => {
     const controller = new AbortController();
-    const running = runExperiment(spec(8, { signal: controller.signal, onPhase: (rec) => rec.phase === 'measuring' && controller.abort('a healing run started on demo-app') }));
+    const running = runExperiment(spec(8, { signal: controller.signal, onPhase: (rec) => {
+      if (rec.phase === 'measuring') controller.abort('a healing run started on demo-app');
+    } }));
     const r = await running;
     expect(r.outcome).toBe('aborted');
     expect(r.reason).toBe('aborted: a healing run started on demo-app; concurrency restored to 16 (read back)');

@@ -110,6 +110,97 @@ export function apiRoutes(ctx: Context): Router {
     res.json({ emergency: ctx.engine.emergency, monitor: ctx.monitor.active(), firing_episodes: episodes });
   });
 
+  r.get('/api/v1/tuning', (req: Request, res: Response) => {
+    const target = param(req, 'target');
+    const knob = param(req, 'knob');
+    const playbook = param(req, 'playbook');
+    const limit = intParam(req, 'limit', 50, 1, 500);
+    const now = Date.now();
+    const t = ctx.store.mem.tuning;
+    const pbs = ctx.rules.current.tuning;
+    const running = new Map(ctx.tuner.runningNow().map((e) => [e.id, e]));
+    const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+    const knobs = [];
+    // Every knob a loaded playbook names, then any remembered from playbooks no longer loaded.
+    const keys = new Map<string, { target: string; knob: string; playbooks: string[]; cooldownMs: number | null; forgetMs: number | null }>();
+    for (const pb of pbs) {
+      for (const k of pb.knobs) {
+        const key = `${pb.target}\u0000${k.name}`;
+        const e = keys.get(key) ?? { target: pb.target, knob: k.name, playbooks: [], cooldownMs: pb.cooldownMs, forgetMs: pb.forgetRejectedMs };
+        e.playbooks.push(pb.name);
+        keys.set(key, e);
+      }
+    }
+    for (const st of t.knobs.values()) {
+      const key = `${st.target}\u0000${st.knob}`;
+      if (!keys.has(key)) keys.set(key, { target: st.target, knob: st.knob, playbooks: [], cooldownMs: null, forgetMs: null });
+    }
+    for (const [key, k] of keys) {
+      if ((target !== undefined && k.target !== target) || (knob !== undefined && k.knob !== knob)) continue;
+      if (playbook !== undefined && !k.playbooks.includes(playbook)) continue;
+      const st = t.knobs.get(key);
+      const live = [...running.values()].find((e) => e.target === k.target && e.knob === k.knob);
+      const cooldownUntil = st?.lastChangeAt !== undefined && k.cooldownMs !== null ? st.lastChangeAt + k.cooldownMs : undefined;
+      knobs.push({
+        target: k.target,
+        knob: k.knob,
+        playbooks: k.playbooks,
+        current: live?.phase === 'settling' || live?.phase === 'measuring' ? live.to : (st?.current ?? null),
+        baseline: st?.baseline ?? null,
+        best: st?.best ? { ...st.best, at: iso(st.best.at) } : null,
+        original: st?.original ?? null,
+        last_change_at: iso(st?.lastChangeAt),
+        cooldown_until: cooldownUntil !== undefined && cooldownUntil > now ? iso(cooldownUntil) : null,
+        rejected: Object.entries(st?.rejected ?? {})
+          .filter(([, at]) => k.forgetMs === null || at >= now - k.forgetMs)
+          .map(([v, at]) => ({ value: JSON.parse(v) as unknown, at: iso(at) })),
+        kept: (st?.kept ?? []).map((v) => ({ ...v, at: iso(v.at) })),
+        experiments: st?.experiments ?? 0,
+        running: live ? live.id : null,
+      });
+    }
+    const all = [...t.experiments.values()]
+      .map((e) => running.get(e.id) ?? e)
+      .filter((e) => (target === undefined || e.target === target) && (knob === undefined || e.knob === knob) && (playbook === undefined || e.playbook === playbook));
+    all.reverse();
+    res.json({
+      paused: ctx.engine.paused,
+      emergency: ctx.engine.emergency,
+      playbooks: pbs
+        .filter((pb) => playbook === undefined || pb.name === playbook)
+        .map((pb) => ({
+          name: pb.name,
+          description: pb.description,
+          source: pb.source,
+          target: pb.target,
+          mode: ctx.config.engine.dry_run && pb.mode === 'enforce' ? 'dry-run' : pb.mode,
+          match: pb.matchers.map((m) => m.text),
+          schedule_seconds: pb.scheduleMs === null ? null : pb.scheduleMs / 1000,
+          knobs: pb.knobs.map((k) => k.name),
+          objective: { name: pb.objective.name, direction: pb.objective.direction },
+          guards: pb.guards.map((g) => g.name),
+        })),
+      knobs,
+      total: all.length,
+      experiments: all.slice(0, limit),
+    });
+  });
+
+  r.post('/api/v1/tuning/:playbook/run', async (req: Request, res: Response) => {
+    const name = String(req.params.playbook);
+    if (!ctx.rules.current.tuning.some((pb) => pb.name === name)) {
+      throw new PromedicError('not_found', `no tuning playbook "${name}" (loaded: ${ctx.rules.current.tuning.map((pb) => pb.name).join(', ') || 'none'})`, { status: 404 });
+    }
+    // Starts the run and answers at once: an experiment takes minutes. Its progress is in GET /api/v1/tuning.
+    const started = ctx.tuner.trigger(name, { kind: 'manual' });
+    const early = await Promise.race([started, new Promise<null>((r) => setTimeout(() => r(null), 50))]);
+    if (early?.skipped) {
+      res.status(409).json({ error: { code: 'not_started', message: early.skipped } });
+      return;
+    }
+    res.status(202).json({ status: 'started', playbook: name });
+  });
+
   r.post('/api/v1/pause', async (_req: Request, res: Response) => {
     await ctx.engine.setPaused(true);
     res.json({ paused: true });
