@@ -96,7 +96,8 @@ class Problems {
     private readonly text: string,
   ) {}
   add(path: Array<string | number>, message: string): void {
-    const line = lineOf(this.doc, this.text, path);
+    // A problem with the whole document is on its first line.
+    const line = lineOf(this.doc, this.text, path) ?? (path.length === 0 ? 1 : undefined);
     const where = path.length ? `${path.join('.')}: ` : '';
     this.list.push(`${this.file}${line ? `:${line}` : ''}: ${where}${message}`);
   }

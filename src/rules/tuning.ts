@@ -31,6 +31,8 @@ export interface MetricDef {
   name: string;
   query?: string;
   monitor?: Expr;
+  /** The value when the query finds no series (0 for an error ratio before the first error). */
+  absent?: number;
 }
 
 export interface TuningPlaybook {
@@ -130,7 +132,7 @@ function compileKnob(raw: Raw, path: Path, add: Add, target: string): TuningKnob
 }
 
 function compileMetric(raw: Raw, path: Path, add: Add): MetricDef | null {
-  const out: MetricDef = { name: raw.name as string };
+  const out: MetricDef = { name: raw.name as string, ...(raw.absent_value !== undefined ? { absent: raw.absent_value as number } : {}) };
   let ok = true;
   if (raw.query === undefined && raw.monitor === undefined) {
     add(path, 'needs query (PromQL, with prometheus.url) or monitor (an embedded monitor expression), or both');

@@ -10,7 +10,11 @@ import type { MetricSource } from './experiment.js';
 
 export class SourceError extends Error {}
 
-export function promqlSource(prometheusUrl: string, expr: string): MetricSource {
+/**
+ * `absent`: the value when the query finds no series at all (0 for an error ratio before the
+ * first error), as `or vector(0)` would give; without it, no data is an error.
+ */
+export function promqlSource(prometheusUrl: string, expr: string, absent?: number): MetricSource {
   // Keep a path prefix (Prometheus behind a proxy at /prometheus).
   const base = `${prometheusUrl.replace(/\/+$/, '')}/api/v1/query`;
   return async (signal) => {
@@ -21,7 +25,10 @@ export function promqlSource(prometheusUrl: string, expr: string): MetricSource 
     if (body.status !== 'success') throw new SourceError(`query ${expr}: ${body.error ?? `status ${res.status}`}`);
     if (body.data?.resultType === 'scalar') return Number((body.data.result as [number, string])[1]);
     const result = (body.data?.result ?? []) as Array<{ metric: Record<string, string>; value: [number, string] }>;
-    if (result.length === 0) throw new SourceError(`query ${expr}: no data`);
+    if (result.length === 0) {
+      if (absent !== undefined) return absent;
+      throw new SourceError(`query ${expr}: no data`);
+    }
     if (result.length > 1) {
       throw new SourceError(`query ${expr}: ${result.length} series, one value needed (aggregate it, e.g. max(...)); first: ${JSON.stringify(result[0]?.metric)}`);
     }
@@ -29,10 +36,13 @@ export function promqlSource(prometheusUrl: string, expr: string): MetricSource 
   };
 }
 
-export function monitorSource(store: SeriesStore, expr: Expr, staleMs: number, describe = 'monitor expression'): MetricSource {
+export function monitorSource(store: SeriesStore, expr: Expr, staleMs: number, describe = 'monitor expression', absent?: number): MetricSource {
   return async () => {
     const samples = evaluate(expr, store, Date.now(), staleMs);
-    if (samples.length === 0) throw new SourceError(`${describe}: no data`);
+    if (samples.length === 0) {
+      if (absent !== undefined) return absent;
+      throw new SourceError(`${describe}: no data`);
+    }
     if (samples.length > 1) throw new SourceError(`${describe}: ${samples.length} series, one value needed (aggregate it: agg: max)`);
     return (samples[0] as { value: number }).value;
   };

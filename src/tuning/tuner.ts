@@ -170,8 +170,8 @@ export class Tuner {
   }
 
   private source(d: MetricDef): MetricSource {
-    if (this.o.prometheusUrl && d.query) return promqlSource(this.o.prometheusUrl, d.query);
-    if (d.monitor && this.o.monitor) return monitorSource(this.o.monitor.store, d.monitor, this.o.monitor.staleMs, `${d.name} (monitor expression)`);
+    if (this.o.prometheusUrl && d.query) return promqlSource(this.o.prometheusUrl, d.query, d.absent);
+    if (d.monitor && this.o.monitor) return monitorSource(this.o.monitor.store, d.monitor, this.o.monitor.staleMs, `${d.name} (monitor expression)`, d.absent);
     throw new Error(`${d.name}: ${d.query ? 'query needs prometheus.url, and there is no monitor expression' : 'needs a monitor expression or a query'}`);
   }
 
