@@ -100,6 +100,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     prometheusUrl: config.prometheus.url ?? null,
     emergencySeverities: config.emergency.severities,
     emergencyNotifyUrl: config.emergency.notify_url ?? null,
+    // The tuner exists by the time a run starts (it is built below, before anything listens).
+    beforeHealing: (pb, labels) => tuner.onHealing(pb, labels),
   });
   const intake = new Intake(store, engine, () => rules.current, logger, registry);
   const monitor = new Monitor({
@@ -128,7 +130,6 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     engine,
   });
   engine.events.on('firing', (a) => tuner.onFiring(a));
-  engine.events.on('healing', (pb, labels) => tuner.onHealing(pb, labels));
   engine.events.on('emergency', (name) => tuner.abortAll(`emergency mode entered (${name})`));
   engine.events.on('paused', (p) => {
     if (p) tuner.abortAll('automation paused');

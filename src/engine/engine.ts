@@ -41,6 +41,11 @@ export interface EngineOptions {
   escalator?: Escalator | null;
   /** Strategy order learned from outcomes (false: every playbook keeps its listed order). */
   learning?: { enabled: boolean; rng: Rng };
+  /**
+   * Called before a healing run acts, and awaited: a tuning experiment on the same target is
+   * stopped and its knob put back first, so the rollback cannot undo what the healing does.
+   */
+  beforeHealing?: (playbook: string, labels: Record<string, string>) => Promise<void>;
 }
 
 interface Job {
@@ -484,6 +489,7 @@ export class Engine {
     }
     const strategies = pb.strategyPolicy === 'try_next' ? ordered : ordered.slice(0, 1);
     this.events.emit('healing', pb.name, alert.labels);
+    if (this.o.beforeHealing) await this.o.beforeHealing(pb.name, alert.labels).catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not stop the tuning experiment on this target'));
     this.m.selected.inc({ playbook: pb.name, strategy: (strategies[0] as Strategy).name });
     if (decision.learned) log.info({ order: decision.order, reason: decision.reason }, 'strategy order learned');
     let succeeded = false;

@@ -48,6 +48,8 @@ interface Live {
   knob: string;
   controller: AbortController;
   rec: StoredExperiment | null;
+  /** Settles when the run is over (its knob put back if it was aborted). */
+  done: Promise<unknown>;
 }
 
 export interface RunResult {
@@ -151,11 +153,18 @@ export class Tuner {
     }
   }
 
-  /** A healing run started: the experiment on its target (if any) stops and rolls back. */
-  onHealing(playbook: string, labels: Record<string, string>): void {
+  /**
+   * A healing run is about to act: the experiment on its target (if any) stops and rolls back.
+   * Resolves once the knob is back, so the healing acts on the app as it was.
+   */
+  async onHealing(playbook: string, labels: Record<string, string>): Promise<void> {
+    const waiting: Array<Promise<unknown>> = [];
     for (const l of this.live.values()) {
-      if (!firstMismatch(l.pb.targetMatchers, labels)) l.controller.abort(`a healing run started on ${l.pb.target} (${playbook})`);
+      if (firstMismatch(l.pb.targetMatchers, labels)) continue;
+      l.controller.abort(`a healing run started on ${l.pb.target} (${playbook})`);
+      waiting.push(l.done);
     }
+    await Promise.allSettled(waiting);
   }
 
   /** Stops every experiment (emergency, pause, shutdown); each rolls back. */
@@ -205,7 +214,8 @@ export class Tuner {
       return this.skip(pb, 'no_source', errorMessage(err));
     }
     // Claim the target before the first await: one experiment per target.
-    const live: Live = { pb, knob: pb.knobs[0]?.name ?? '', controller: new AbortController(), rec: null };
+    let finished: () => void = () => undefined;
+    const live: Live = { pb, knob: pb.knobs[0]?.name ?? '', controller: new AbortController(), rec: null, done: new Promise<void>((r) => (finished = r)) };
     this.live.set(pb.target, live);
     const out: StoredExperiment[] = [];
     const reasons: string[] = [];
@@ -218,6 +228,7 @@ export class Tuner {
       }
     } finally {
       this.live.delete(pb.target);
+      finished();
     }
     if (out.length === 0) {
       const reason = live.controller.signal.aborted ? 'aborted' : reasons.every((r) => r.includes('in cooldown')) ? 'cooldown' : reasons.some((r) => r.includes('cannot read')) ? 'read_failed' : 'no_candidate';

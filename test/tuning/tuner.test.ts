@@ -110,15 +110,16 @@ experiment: { window: ${over.window ?? '1200ms'}, interval: 200ms, settle: 300ms
 cooldown: ${over.cooldown ?? '0s'}
 `;
 
-const HEALING = `
+/** Sets the knob itself: its change must not be undone by the experiment's rollback. */
+const HEALING = (appUrl: string) => `
 name: testapp-heal
 match: ['alertname = "TestAppDown"']
 target: [alertname, service]
 cooldown: 0s
 strategies:
-  - name: wait-it-out
+  - name: fewer-slots
     steps:
-      - wait: 300ms
+      - http: { method: PUT, url: "${appUrl}/admin/config", headers: { authorization: "Bearer {{ env.TESTAPP_TOKEN }}" }, body: { concurrency: 12 } }
 verify: { within: 1s }
 `;
 
@@ -130,7 +131,7 @@ function writeRules(tuning: string): string {
   const rules = join(dir.path, 'rules');
   mkdirSync(join(rules, 'playbooks'), { recursive: true });
   writeFileSync(join(rules, 'playbooks', 'tuning.yml'), tuning);
-  writeFileSync(join(rules, 'playbooks', 'heal.yml'), HEALING);
+  writeFileSync(join(rules, 'playbooks', 'heal.yml'), HEALING(app.url));
   return rules;
 }
 
@@ -270,7 +271,10 @@ describe('safety', () => {
     const e = r.experiments[0] as StoredExperiment;
     expect(e).toMatchObject({ outcome: 'aborted', cause: 'signal' });
     expect(e.reason).toBe('aborted: a healing run started on testapp (testapp-heal); concurrency restored to 16 (read back)');
-    expect(app.concurrency).toBe(16);
+    // The knob is put back before the healing acts, so the healing's own change stands.
+    await waitFor(() => app.puts.length === 3, 5000, 'the healing step');
+    expect(app.puts).toEqual([8, 16, 12]);
+    expect(app.concurrency).toBe(12);
     // An abort from outside says nothing about the value: it is not rejected.
     expect(s.ctx.store.mem.tuning.knobs.get('testapp\u0000concurrency')?.rejected).toEqual({});
     // A new alert for the target heals first: the tuning trigger is skipped while the healing run is in flight.
