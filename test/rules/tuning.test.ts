@@ -18,7 +18,7 @@ describe('the bundled tuning playbooks', () => {
       const t = byName[n];
       return t && { alert: t.matchers.find((m) => m.name === 'alertname')?.value, knobs: t.knobs.map((k) => `${k.name} ${k.direction}`), objective: `${t.objective.direction} ${t.objective.name}`, target: t.target };
     };
-    expect(summary('tune-response-time')).toEqual({ alert: 'SlowResponses', knobs: ['timeout_ms down', 'batch_size down'], objective: 'minimize p99 latency', target: 'demo-app' });
+    expect(summary('tune-response-time')).toEqual({ alert: 'SlowResponses', knobs: ['batch_size down', 'timeout_ms down'], objective: 'minimize p99 latency', target: 'demo-app' });
     expect(summary('tune-error-rate')).toEqual({ alert: 'ElevatedErrorRate', knobs: ['retries up'], objective: 'minimize error ratio', target: 'demo-app' });
     expect(summary('tune-memory')).toEqual({ alert: 'AppMemoryPressure', knobs: ['cache_size_mb down', 'cleanup_interval_ms down'], objective: 'minimize memory used ratio', target: 'demo-app' });
     expect(summary('tune-cpu')).toEqual({ alert: 'CPUPressure', knobs: ['concurrency down', 'batch_size down'], objective: 'minimize cpu busy ratio', target: 'demo-app' });
