@@ -48,7 +48,7 @@ export function episodeKey(fingerprint: string, startsAt: string): string {
 }
 
 /** Categories promedic knows; any other value from a label or rule is kept as given. */
-export const KNOWN_CATEGORIES = ['database', 'api', 'memory', 'performance', 'validation', 'host', 'other'] as const;
+export const KNOWN_CATEGORIES = ['database', 'api', 'memory', 'performance', 'validation', 'host', 'tuning', 'other'] as const;
 export const SEVERITIES = ['critical', 'warning', 'info'] as const;
 
 /** Bounded label values for metrics: anything unexpected becomes "other", never raw alert data. */

@@ -21,14 +21,19 @@ const TEST_FILES = readdirSync(TESTS).filter(isYaml).sort().map((f) => join(TEST
 /** The alerts the bundled playbooks and promedic's embedded monitors are named after. */
 const EXPECTED_ALERTS = [
   'AppHighMemoryUsage',
+  'AppMemoryPressure',
+  'CPUPressure',
   'DatabaseConnectionErrors',
+  'ElevatedErrorRate',
   'HighCPUUsage',
   'HighErrorRate',
   'HighLatency',
   'HighMemoryUsage',
+  'LowThroughput',
   'MemoryExhaustionImminent',
   'NodeFilesystemAlmostFull',
   'NodeFilesystemFillingUp',
+  'SlowResponses',
   'TooManyConnections',
   'ValidationErrors',
 ];

@@ -49,6 +49,8 @@ export function check(paths: string[], out: (s: string) => void, err: (s: string
     return 1;
   }
   const t = r.rules.tuning.length;
-  out(`ok: ${r.rules.playbooks.length} playbook${r.rules.playbooks.length === 1 ? '' : 's'}${t ? ` and ${t} tuning playbook${t === 1 ? '' : 's'}` : ''} in ${files.length} file${files.length === 1 ? '' : 's'}`);
+  const h = r.rules.playbooks.length;
+  const what = [h || !t ? `${h} playbook${h === 1 ? '' : 's'}` : null, t ? `${t} tuning playbook${t === 1 ? '' : 's'}` : null].filter(Boolean).join(' and ');
+  out(`ok: ${what} in ${files.length} file${files.length === 1 ? '' : 's'}`);
   return 0;
 }

@@ -7,7 +7,10 @@
  * closes the episode, the run is recorded as verified, and promedic's metrics (scraped by that
  * Prometheus) show it. One fault no playbook can fix ends in rollback and escalation. Learning:
  * the validation playbook, reloaded with its strategies reversed so that the first cannot fix
- * the fault, leads with the one that can after two episodes. Finally every Grafana panel query
+ * the fault, leads with the one that can after two episodes. Tuning: a batch size far too big
+ * raises SlowResponses, and tune-response-time halves it twice, each step measured against its
+ * baseline and kept; tune-throughput, started through the API, tries a bigger pool (no better,
+ * rolled back) and a bigger batch (slower, rolled back). Finally every Grafana panel query
  * returns data from that Prometheus.
  *
  * What runs is what ships: rules/prometheus/promedic.rules.yml, rules/playbooks/*.yml and
@@ -16,7 +19,9 @@
  * trickle ValidationErrors counts; HighErrorRate keeps a
  * longer `for` than the others, as it does in the shipped file, so a fault another playbook
  * fixes within seconds does not also raise it), HighLatency's threshold is 1 s instead of 5 s,
- * the playbooks' `verify.within` is 20 s, and addresses are the test's loopback ports.
+ * SlowResponses fires at 75 ms instead of 2 s after 1 s over 5 s, the playbooks' `verify.within`
+ * is 20 s, tuning experiments take 5 samples of 3 s (rate windows of 5 s) on each side with a
+ * 10 s knob cooldown, and addresses are the test's loopback ports.
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +31,7 @@ import YAML from 'yaml';
 import { loadConfig } from '../../src/config.js';
 import { type Service, startService } from '../../src/main.js';
 import type { EpisodeRecord, RunRecord } from '../../src/store/types.js';
+import type { StoredExperiment } from '../../src/tuning/state.js';
 import { dashboardFiles, panelQueries } from '../helpers/grafana.js';
 import { ROOT, parseExposition, recordingServer, requireBinary, tempDir, waitFor, story } from '../helpers/index.js';
 import { type Proc, freePort, promQuery, startAlertmanager, startDemoApp, startPrometheus, tail } from '../helpers/stack.js';
@@ -86,6 +92,14 @@ function fastRules(): string {
     groups: Array<{ name: string; rules: Array<{ alert?: string; expr: string; for?: string }> }>;
   };
   for (const g of doc.groups) {
+    // The tuning trigger for slow responses: p99 above 75 ms over 5 s (a batch size far too big).
+    if (g.name === 'promedic-tuning') {
+      for (const r of g.rules) {
+        if (r.alert !== 'SlowResponses') continue;
+        r.expr = r.expr.replace(/\[\d+m\]/g, '[5s]').replace(/> 2\s*$/, '> 0.075');
+        r.for = '1s';
+      }
+    }
     if (g.name !== 'promedic-app') continue;
     for (const r of g.rules) {
       // ValidationErrors counts a trickle (about one invalid order a second): over 5 s it would
@@ -105,7 +119,12 @@ function writePlaybooks(target: string, demoUrl: string): void {
   for (const f of readdirSync(src)) {
     const text = readFileSync(join(src, f), 'utf8')
       .replaceAll('http://127.0.0.1:8080', demoUrl)
-      .replace(/within: \d+[mh]\b/g, 'within: 20s');
+      .replace(/within: \d+[mh]\b/g, 'within: 20s')
+      // Tuning: 5 samples of 3 s on each side, rate windows of 5 s, a 10 s knob cooldown.
+      .replace(/experiment: \{[^}]*\}/g, 'experiment: { window: 15s, interval: 3s, settle: 5s, min_samples: 5, alpha: 0.05, min_improvement: 0.1, max_steps: 2 }')
+      .replaceAll('[30s]', '[5s]')
+      .replaceAll('window: 30s', 'window: 5s')
+      .replace(/cooldown: 1h/g, 'cooldown: 10s');
     writeFileSync(join(target, f), text);
   }
 }
@@ -432,6 +451,78 @@ describe.runIf(PROMETHEUS && ALERTMANAGER)('the closed loop on the real stack', 
       recovered: async () => (await demoMetric('app_active_connections')) < 200,
     });
   }, 300_000);
+
+  it('tuning: a batch size far too big is tuned down and kept; a bigger one, which makes responses slower, is rolled back', async (ctx) => {
+    step(ctx);
+    const service = svc as Service;
+    const since = (t: number) => [...service.ctx.store.mem.tuning.experiments.values()].filter((e) => Date.parse(e.startedAt) >= t);
+    const config = async () => (await demoCall('GET', '/admin/config', undefined, true)).json;
+    const promSees = (q: string, what: string, ok: (v: number) => boolean = (v) => v >= 1) =>
+      until(async () => (await promQuery(prom?.url as string, q)).some((r) => ok(Number(r.value[1]))), `Prometheus to see ${what}`);
+
+    // The misconfiguration: every DB query fetches 5000 rows (about 100 ms) instead of 200 (5 ms).
+    const t0 = Date.now();
+    expect((await demoCall('PUT', '/admin/config', { batch_size: 5000 }, true)).status).toBe(200);
+    await until(() => promAlert('SlowResponses'), 'Prometheus to fire SlowResponses');
+    const episode = await until(
+      () => episodes().find((e) => e.alertname === 'SlowResponses' && e.source === 'alertmanager' && Date.parse(e.firstSeen) >= t0),
+      'Alertmanager to deliver SlowResponses',
+    );
+    // tune-response-time halves the batch size while that makes p99 latency clearly lower: two steps, both kept.
+    const kept = await until(() => {
+      const es = since(t0).filter((e) => e.playbook === 'tune-response-time' && e.trigger.kind === 'alert');
+      return es.length === 2 && es.every((e) => e.phase === 'done') ? es : null;
+    }, 'tune-response-time to take two steps', 180_000);
+    expect(kept.map((e) => [e.knob, e.from, e.to, e.outcome]), JSON.stringify(kept, null, 1)).toEqual([
+      ['batch_size', 5000, 2500, 'kept'],
+      ['batch_size', 2500, 1250, 'kept'],
+    ]);
+    expect(kept[0]?.trigger).toEqual({ kind: 'alert', alertname: 'SlowResponses', episode: episode.key });
+    for (const e of kept) {
+      expect(e.decision?.p).toBeLessThan(0.05);
+      expect(e.decision?.relativeChange).toBeLessThan(-0.1);
+      expect(e.readBack.applied).toBe(e.to);
+    }
+    expect((await config()).batch_size).toBe(1250);
+    await until(() => service.ctx.store.mem.episodes.get(episode.key)?.status === 'resolved', 'SlowResponses to resolve');
+    await promSees('promedic_tuning_experiments_total{target="demo-app",knob="batch_size",decision="kept"}', 'two kept experiments', (v) => v >= 2);
+    await promSees('promedic_knob_value{target="demo-app",knob="batch_size"}', 'the knob at 1250', (v) => v === 1250);
+    await promSees('app_config{service="demo-app",knob="batch_size"}', 'the app at 1250', (v) => v === 1250);
+    console.log(`a kept tuning experiment, as GET /api/v1/tuning shows it:\n${JSON.stringify(kept[0], null, 2)}`);
+
+    // Bigger pool and bigger batches for throughput, started by an operator (LowThroughput needs
+    // a saturated app). The load is fixed, so the pool makes no difference (rejected); the bigger
+    // batch makes every query slower: the p99 guard breaks, and it is rolled back at once.
+    const pool = (await config()).pool_size as number;
+    const t1 = Date.now();
+    const started = await fetch(`${service.url}/api/v1/tuning/tune-throughput/run`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(started.status, await started.text()).toBe(202);
+    const worse = await until(() => {
+      const es = since(t1).filter((e) => e.playbook === 'tune-throughput');
+      return es.length === 2 && es.every((e) => e.phase === 'done') && service.ctx.tuner.runningNow().length === 0 ? es : null;
+    }, 'tune-throughput to try both knobs', 180_000);
+    expect(worse.map((e) => [e.knob, e.from, e.to]), JSON.stringify(worse, null, 1)).toEqual([
+      ['pool_size', pool, pool * 2],
+      ['batch_size', 1250, 2500],
+    ]);
+    const [poolExp, batchExp] = worse as [StoredExperiment, StoredExperiment];
+    expect(['rolled_back', 'aborted']).toContain(poolExp.outcome);
+    expect(poolExp.readBack.restored).toBe(pool);
+    // Worse: the bigger batch's p99 latency went well above its baseline, and it is undone.
+    const p99 = batchExp.guards.find((g) => g.name === 'p99 latency');
+    expect(Math.max(...(p99?.candidate ?? []))).toBeGreaterThan(1.5 * ([...(p99?.baseline ?? [])].sort((a, b) => a - b)[2] ?? Number.POSITIVE_INFINITY));
+    expect(['rolled_back', 'aborted']).toContain(batchExp.outcome);
+    expect(batchExp.readBack.restored).toBe(1250);
+    if (batchExp.outcome === 'aborted') expect(batchExp.reason).toMatch(/^guard broken in interval \d+: p99 latency .* more than 50 % above its baseline .*; batch_size restored to 1250 \(read back\)$/);
+    expect(await config()).toMatchObject({ batch_size: 1250, pool_size: pool });
+    console.log(`rejected tuning experiments:\n${worse.map((e) => `  ${e.knob} ${e.from} -> ${e.to}: ${e.outcome}: ${e.reason}`).join('\n')}`);
+    await promSees(`promedic_tuning_experiments_total{target="demo-app",knob="batch_size",decision="${batchExp.outcome}"}`, 'the rejected batch size');
+    await promSees('promedic_tuning_rollbacks_total{target="demo-app",knob="batch_size"}', 'the batch size rollback');
+    await promSees('promedic_tuning_rollbacks_total{target="demo-app",knob="pool_size"}', 'the pool size rollback');
+    await promSees('app_config{service="demo-app",knob="batch_size"}', 'the app back at 1250', (v) => v === 1250);
+    // Back to the demo app's default for the scenarios after this one.
+    expect((await demoCall('PUT', '/admin/config', { batch_size: 200 }, true)).status).toBe(200);
+  }, 420_000);
 
   it('api: an upstream that stays down cannot be fixed: rolled back and escalated to people', async (ctx) => {
     step(ctx);
