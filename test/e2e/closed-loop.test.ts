@@ -19,7 +19,7 @@
  * trickle ValidationErrors counts; HighErrorRate keeps a
  * longer `for` than the others, as it does in the shipped file, so a fault another playbook
  * fixes within seconds does not also raise it), HighLatency's threshold is 1 s instead of 5 s,
- * SlowResponses fires at 75 ms instead of 2 s after 1 s over 5 s, the playbooks' `verify.within`
+ * SlowResponses fires at 150 ms instead of 2 s after 1 s over 5 s, the playbooks' `verify.within`
  * is 20 s, tuning experiments take 5 samples of 3 s (rate windows of 5 s) on each side with a
  * 10 s knob cooldown, and addresses are the test's loopback ports.
  */
@@ -92,11 +92,11 @@ function fastRules(): string {
     groups: Array<{ name: string; rules: Array<{ alert?: string; expr: string; for?: string }> }>;
   };
   for (const g of doc.groups) {
-    // The tuning trigger for slow responses: p99 above 75 ms over 5 s (a batch size far too big).
+    // The tuning trigger for slow responses: p99 above 150 ms over 5 s (a batch size far too big).
     if (g.name === 'promedic-tuning') {
       for (const r of g.rules) {
         if (r.alert !== 'SlowResponses') continue;
-        r.expr = r.expr.replace(/\[\d+m\]/g, '[5s]').replace(/> 2\s*$/, '> 0.075');
+        r.expr = r.expr.replace(/\[\d+m\]/g, '[5s]').replace(/> 2\s*$/, '> 0.15');
         r.for = '1s';
       }
     }
@@ -468,27 +468,30 @@ describe.runIf(PROMETHEUS && ALERTMANAGER)('the closed loop on the real stack', 
       () => episodes().find((e) => e.alertname === 'SlowResponses' && e.source === 'alertmanager' && Date.parse(e.firstSeen) >= t0),
       'Alertmanager to deliver SlowResponses',
     );
-    // tune-response-time halves the batch size while that makes p99 latency clearly lower: two steps, both kept.
-    const kept = await until(() => {
+    // tune-response-time halves the batch size while that makes p99 latency clearly lower: the
+    // first step (5000 -> 2500, about 100 ms -> 50 ms per query) is kept and fixes the alert; the
+    // second (-> 1250) is kept too when it measures better, else rolled back: max_steps is 2.
+    const steps = await until(() => {
       const es = since(t0).filter((e) => e.playbook === 'tune-response-time' && e.trigger.kind === 'alert');
       return es.length === 2 && es.every((e) => e.phase === 'done') ? es : null;
     }, 'tune-response-time to take two steps', 180_000);
-    expect(kept.map((e) => [e.knob, e.from, e.to, e.outcome]), JSON.stringify(kept, null, 1)).toEqual([
-      ['batch_size', 5000, 2500, 'kept'],
-      ['batch_size', 2500, 1250, 'kept'],
-    ]);
-    expect(kept[0]?.trigger).toEqual({ kind: 'alert', alertname: 'SlowResponses', episode: episode.key });
-    for (const e of kept) {
-      expect(e.decision?.p).toBeLessThan(0.05);
-      expect(e.decision?.relativeChange).toBeLessThan(-0.1);
-      expect(e.readBack.applied).toBe(e.to);
-    }
-    expect((await config()).batch_size).toBe(1250);
+    const [first, second] = steps as [StoredExperiment, StoredExperiment];
+    expect([first.knob, first.from, first.to, first.outcome], JSON.stringify(steps, null, 1)).toEqual(['batch_size', 5000, 2500, 'kept']);
+    expect(first.trigger).toEqual({ kind: 'alert', alertname: 'SlowResponses', episode: episode.key });
+    expect(first.decision?.p).toBeLessThan(0.05);
+    expect(first.decision?.relativeChange).toBeLessThan(-0.1);
+    expect(first.readBack.applied).toBe(2500);
+    expect([second.knob, second.from, second.to]).toEqual(['batch_size', 2500, 1250]);
+    expect(['kept', 'rolled_back']).toContain(second.outcome);
+    const tunedTo = second.outcome === 'kept' ? 1250 : 2500;
+    if (second.outcome === 'rolled_back') expect(second.readBack.restored).toBe(2500);
+    expect((await config()).batch_size).toBe(tunedTo);
     await until(() => service.ctx.store.mem.episodes.get(episode.key)?.status === 'resolved', 'SlowResponses to resolve');
-    await promSees('promedic_tuning_experiments_total{target="demo-app",knob="batch_size",decision="kept"}', 'two kept experiments', (v) => v >= 2);
-    await promSees('promedic_knob_value{target="demo-app",knob="batch_size"}', 'the knob at 1250', (v) => v === 1250);
-    await promSees('app_config{service="demo-app",knob="batch_size"}', 'the app at 1250', (v) => v === 1250);
-    console.log(`a kept tuning experiment, as GET /api/v1/tuning shows it:\n${JSON.stringify(kept[0], null, 2)}`);
+    await promSees('promedic_tuning_experiments_total{target="demo-app",knob="batch_size",decision="kept"}', 'the kept experiment');
+    await promSees('promedic_knob_value{target="demo-app",knob="batch_size"}', `the knob at ${tunedTo}`, (v) => v === tunedTo);
+    await promSees('app_config{service="demo-app",knob="batch_size"}', `the app at ${tunedTo}`, (v) => v === tunedTo);
+    console.log(`tuning steps:\n${steps.map((e) => `  ${e.knob} ${e.from} -> ${e.to}: ${e.outcome}: ${e.reason}`).join('\n')}`);
+    console.log(`a kept tuning experiment, as GET /api/v1/tuning shows it:\n${JSON.stringify(first, null, 2)}`);
 
     // Bigger pool and bigger batches for throughput, started by an operator (LowThroughput needs
     // a saturated app). The load is fixed, so the pool makes no difference (rejected); the bigger
@@ -503,7 +506,7 @@ describe.runIf(PROMETHEUS && ALERTMANAGER)('the closed loop on the real stack', 
     }, 'tune-throughput to try both knobs', 180_000);
     expect(worse.map((e) => [e.knob, e.from, e.to]), JSON.stringify(worse, null, 1)).toEqual([
       ['pool_size', pool, pool * 2],
-      ['batch_size', 1250, 2500],
+      ['batch_size', tunedTo, tunedTo * 2],
     ]);
     const [poolExp, batchExp] = worse as [StoredExperiment, StoredExperiment];
     expect(['rolled_back', 'aborted']).toContain(poolExp.outcome);
@@ -512,14 +515,14 @@ describe.runIf(PROMETHEUS && ALERTMANAGER)('the closed loop on the real stack', 
     const p99 = batchExp.guards.find((g) => g.name === 'p99 latency');
     expect(Math.max(...(p99?.candidate ?? []))).toBeGreaterThan(1.5 * ([...(p99?.baseline ?? [])].sort((a, b) => a - b)[2] ?? Number.POSITIVE_INFINITY));
     expect(['rolled_back', 'aborted']).toContain(batchExp.outcome);
-    expect(batchExp.readBack.restored).toBe(1250);
-    if (batchExp.outcome === 'aborted') expect(batchExp.reason).toMatch(/^guard broken in interval \d+: p99 latency .* more than 50 % above its baseline .*; batch_size restored to 1250 \(read back\)$/);
-    expect(await config()).toMatchObject({ batch_size: 1250, pool_size: pool });
+    expect(batchExp.readBack.restored).toBe(tunedTo);
+    if (batchExp.outcome === 'aborted') expect(batchExp.reason).toMatch(new RegExp(`^guard broken in interval \\d+: p99 latency .* more than 50 % above its baseline .*; batch_size restored to ${tunedTo} \\(read back\\)$`));
+    expect(await config()).toMatchObject({ batch_size: tunedTo, pool_size: pool });
     console.log(`rejected tuning experiments:\n${worse.map((e) => `  ${e.knob} ${e.from} -> ${e.to}: ${e.outcome}: ${e.reason}`).join('\n')}`);
     await promSees(`promedic_tuning_experiments_total{target="demo-app",knob="batch_size",decision="${batchExp.outcome}"}`, 'the rejected batch size');
     await promSees('promedic_tuning_rollbacks_total{target="demo-app",knob="batch_size"}', 'the batch size rollback');
     await promSees('promedic_tuning_rollbacks_total{target="demo-app",knob="pool_size"}', 'the pool size rollback');
-    await promSees('app_config{service="demo-app",knob="batch_size"}', 'the app back at 1250', (v) => v === 1250);
+    await promSees('app_config{service="demo-app",knob="batch_size"}', `the app back at ${tunedTo}`, (v) => v === tunedTo);
     // Back to the demo app's default for the scenarios after this one.
     expect((await demoCall('PUT', '/admin/config', { batch_size: 200 }, true)).status).toBe(200);
   }, 420_000);

@@ -80,6 +80,7 @@ if ((await ready(`${DEMO}/healthz`, 20_000)) && (await ready(`${PROMEDIC}/-/read
       `demo: the demo app (${DEMO}) is under load, and promedic (${PROMEDIC}) watches it.`,
       `demo: try   curl -X POST ${DEMO}/fault/memory   (or /fault/db, /fault/latency, /fault/validation, /fault/connections -d '{"count":250}' -H 'content-type: application/json')`,
       `demo: watch curl -s ${PROMEDIC}/api/v1/alerts   and   curl -s ${PROMEDIC}/api/v1/runs   (Ctrl-C stops both)`,
+      `demo: tune  curl -X POST ${PROMEDIC}/api/v1/tuning/tune-response-time/run   then   curl -s ${PROMEDIC}/api/v1/tuning   (A/B experiments on the app's batch_size, about 11 minutes a step)`,
       '',
     ].join('\n'),
   );
