@@ -145,7 +145,7 @@ export function apiRoutes(ctx: Context): Router {
         target: k.target,
         knob: k.knob,
         playbooks: k.playbooks,
-        current: live?.phase === 'settling' || live?.phase === 'measuring' ? live.to : (st?.current ?? null),
+        current: live ? (live.phase === 'applying' || live.phase === 'settling' || live.phase === 'measuring' ? live.to : live.from) : (st?.current ?? null),
         baseline: st?.baseline ?? null,
         best: st?.best ? { ...st.best, at: iso(st.best.at) } : null,
         original: st?.original ?? null,
