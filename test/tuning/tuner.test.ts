@@ -80,11 +80,11 @@ class TestApp {
   }
 }
 
-const TUNING = (appUrl: string, over: { cooldown?: string; mode?: string; window?: string; maxSteps?: number } = {}) => `
+const TUNING = (appUrl: string, over: { cooldown?: string; mode?: string; window?: string; maxSteps?: number; schedule?: string } = {}) => `
 kind: tuning
 name: testapp-concurrency
 description: Lower the app's concurrency while it makes requests faster.
-match: ['alertname = "TestAppSlow"']
+${over.schedule ? `schedule: ${over.schedule}` : `match: ['alertname = "TestAppSlow"']`}
 target: testapp
 ${over.mode ? `mode: ${over.mode}` : ''}
 knobs:
@@ -258,6 +258,19 @@ describe('a tuning playbook triggered by an alert', () => {
     expect(app.concurrency).toBe(16);
     // A value that broke a guard is not tried again soon.
     expect(s.ctx.store.mem.tuning.knobs.get('testapp\u0000concurrency')?.rejected).toHaveProperty('8');
+  });
+});
+
+describe('a tuning playbook on a schedule', () => {
+  it('runs every interval with no alert', async () => {
+    const s = await start(TUNING(app.url, { schedule: '1s', maxSteps: 1, cooldown: '1h' }));
+    await waitFor(() => s.ctx.store.mem.tuning.experiments.size > 0 && s.ctx.tuner.runningNow().length === 0, 15_000, 'a scheduled experiment');
+    await s.ctx.tuner.idle();
+    const [e] = [...s.ctx.store.mem.tuning.experiments.values()];
+    expect(e).toMatchObject({ trigger: { kind: 'schedule' }, from: 16, to: 8, outcome: 'kept' });
+    // The next ticks find the knob in its cooldown.
+    await waitFor(async () => (value(await metrics(s.url), 'promedic_tuning_skipped_total', ['reason="cooldown"']) ?? 0) >= 1, 10_000, 'a skipped tick');
+    expect(app.puts).toEqual([8]);
   });
 });
 
