@@ -134,9 +134,14 @@ export const FLAG_PATHS: Record<string, { path: string; numeric?: boolean }> = {
 
 export const DEFAULT_CONFIG_FILE = 'promedic.yml';
 
+/** A partial configuration: any subset of the keys of promedic.yml. */
+export type ConfigValues = { [K in keyof ConfigInput]?: ConfigInput[K] extends object ? ConfigInput[K] extends unknown[] ? ConfigInput[K] : Partial<ConfigInput[K]> : ConfigInput[K] };
+
 export interface LoadOptions {
   /** Explicit --config; when absent, ./promedic.yml is used if present. */
   configFile?: string | undefined;
+  /** Values as in the config file, applied over it (the library's `createPromedic({ config })`). */
+  values?: ConfigValues;
   env?: NodeJS.ProcessEnv;
   flags?: Record<string, string | undefined>;
   cwd?: string;
@@ -229,6 +234,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       merge(merged, data, `file ${configFile}`, sources);
     }
   }
+
+  // 1b. Values given in code, over the file.
+  if (opts.values) merge(merged, clone(opts.values) as Plain, 'options', sources);
 
   // 2. Environment.
   for (const [name, raw] of Object.entries(env)) {

@@ -5,6 +5,7 @@ import type { Engine } from './engine/engine.js';
 import type { Intake } from './intake/index.js';
 import type { RuleManager } from './rules/index.js';
 import type { Monitor } from './monitor/monitor.js';
+import type { TargetScraper } from './monitor/targets.js';
 import type { HostMetrics } from './metrics/host.js';
 import type { Store } from './store/index.js';
 import type { Tuner } from './tuning/tuner.js';
@@ -21,5 +22,8 @@ export interface Context {
   readonly tuner: Tuner;
   readonly intake: Intake;
   readonly monitor: Monitor;
+  readonly targets: TargetScraper;
+  /** When this process started the service (ms). */
+  readonly startedAt: number;
   readonly now: () => number;
 }

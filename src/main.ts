@@ -159,7 +159,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     },
   });
 
-  const ctx: Context = { config, logger, registry, store, host, rules, engine, tuner, intake, monitor, now: Date.now };
+  const ctx: Context = { config, logger, registry, store, host, rules, engine, tuner, intake, monitor, targets, startedAt: Date.now(), now: Date.now };
   let stopping = false;
   const track = createInstrument(ctx);
   const app = createApp(ctx, { ready: () => host.cycles > 0 && !stopping, track });

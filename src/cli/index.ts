@@ -7,9 +7,10 @@ import { parseArgs } from 'node:util';
 import { type Config, FLAG_PATHS, loadConfig } from '../config.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
-import { startService } from '../main.js';
+import { createPromedic } from '../index.js';
 import { check } from './check.js';
 import { formatSimulation, simulate } from './simulate.js';
+import { fetchStatus, formatStatus, statusUrl } from './status.js';
 import { VERSION } from '../version.js';
 
 const HELP = `promedic ${VERSION} — host exporter, Alertmanager webhook receiver and self-healing playbook runner
@@ -19,6 +20,8 @@ Usage:
   promedic check [PATHS]     validate playbooks (default: the rules dir); exit 1 on problems
   promedic simulate --alert FILE [--json]
                              what would happen to an alert (a payload or one alert); runs nothing
+  promedic status [--url URL] [--json]
+                             what a running promedic is doing (GET /api/v1/status); exit 1 when unreachable
   promedic --help            this help
   promedic --version         print the version
 
@@ -42,6 +45,7 @@ const OPTIONS = {
   config: { type: 'string', short: 'c' },
   alert: { type: 'string' },
   json: { type: 'boolean' },
+  url: { type: 'string' },
   ...Object.fromEntries(Object.keys(FLAG_PATHS).map((k) => [k, { type: 'string' }])),
 } as const;
 
@@ -52,9 +56,9 @@ function fail(lines: string[], code = 2): never {
 
 async function start(config: Config): Promise<void> {
   const logger = createLogger(config.log.level);
-  let service;
+  const service = await createPromedic({ resolved: config, logger });
   try {
-    service = await startService(config, logger);
+    await service.start();
   } catch (err) {
     logger.flush();
     if (err instanceof ConfigError) fail(err.problems);
@@ -108,7 +112,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const command = positionals[0] ?? 'start';
-  if (!['start', 'check', 'simulate'].includes(command)) fail([`unknown command "${command}" (commands: start, check, simulate; see promedic --help)`]);
+  if (!['start', 'check', 'simulate', 'status'].includes(command)) fail([`unknown command "${command}" (commands: start, check, simulate, status; see promedic --help)`]);
   if (command !== 'check' && positionals.length > 1) fail([`unexpected argument "${positionals[1]}" (see promedic --help)`]);
 
   const flags: Record<string, string | undefined> = {};
@@ -134,6 +138,15 @@ async function main(argv: string[]): Promise<void> {
       fail([errorMessage(err)], err instanceof SyntaxError || (err as NodeJS.ErrnoException).code ? 2 : 1);
     }
     process.stdout.write(values.json ? `${JSON.stringify(sims, null, 2)}\n` : formatSimulation(sims));
+    return;
+  }
+  if (command === 'status') {
+    try {
+      const s = await fetchStatus(config, statusUrl(config, values.url as string | undefined));
+      process.stdout.write(values.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
+    } catch (err) {
+      fail([errorMessage(err)], 1);
+    }
     return;
   }
   await start(config);

@@ -209,6 +209,24 @@ export class Engine {
     return this.store.mem.paused;
   }
 
+  /** Runs executing or verifying now, and admitted runs waiting for a slot. */
+  get load(): { inFlight: number; queued: number } {
+    return { inFlight: this.handles.size, queued: this.queue.length };
+  }
+
+  /** The alert names holding emergency mode. */
+  get emergencyAlerts(): string[] {
+    return [...new Set(this.emergencies.values())];
+  }
+
+  /** Lifetime verified successes and failures per playbook and strategy. */
+  strategyTotals(): Array<{ playbook: string; strategy: string; successes: number; failures: number }> {
+    return [...this.totals].map(([k, t]) => {
+      const [playbook, strategy] = k.split('\u0000') as [string, string];
+      return { playbook, strategy, successes: t.s, failures: t.f };
+    });
+  }
+
   private countOutcome(playbook: string, strategy: string, success: boolean): void {
     const k = `${playbook}\u0000${strategy}`;
     const t = this.totals.get(k) ?? { s: 0, f: 0 };

@@ -94,6 +94,15 @@ export class HostMetrics {
     });
   }
 
+  /** Collectors failing in the last cycle. */
+  get failingCollectors(): string[] {
+    return [...this.failing].sort();
+  }
+
+  get intervalMs(): number {
+    return this.opts.intervalMs;
+  }
+
   /** Runs the first cycle, then schedules the next ones; resolves when the first is done. */
   async start(): Promise<void> {
     this.stopped = false;

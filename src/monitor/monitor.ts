@@ -117,6 +117,11 @@ export class Monitor {
     }
   }
 
+  /** Monitor rules evaluated now. */
+  get ruleCount(): number {
+    return this.rules.length;
+  }
+
   /** Keeps the series an expression outside the rules reads (a tuning objective or guard). */
   want(expr: Expr): void {
     for (const r of reads(expr)) this.store.want(r.metric, r.windowMs + 2 * this.o.intervalMs, r.counter);

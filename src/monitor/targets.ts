@@ -19,10 +19,14 @@ export class TargetScraper {
   private timers: NodeJS.Timeout[] = [];
   private readonly up: Gauge<'target'>;
   private readonly failing = new Set<string>();
+  /** Targets whose last scrape failed. */
+  get failingTargets(): string[] {
+    return [...this.failing].sort();
+  }
   private readonly log: Logger;
 
   constructor(
-    private readonly targets: Target[],
+    readonly targets: Target[],
     private readonly onScrape: (target: Target, families: Family[], t: number) => void,
     logger: Logger,
     registry: Registry,

@@ -4,6 +4,7 @@ import { PromedicError } from '../../errors.js';
 import type { RunRecord } from '../../store/types.js';
 import { explainLearning } from '../../engine/explain.js';
 import { chronicSignatures } from '../../learning/index.js';
+import { buildStatus } from '../../status.js';
 
 function param(req: Request, name: string): string | undefined {
   const v = req.query[name];
@@ -25,6 +26,10 @@ const STATUSES = ['pending', 'running', 'verifying', 'succeeded', 'failed', 'can
 /** The status API: runs, playbooks, pause/resume, reload. */
 export function apiRoutes(ctx: Context): Router {
   const r = Router();
+
+  r.get('/api/v1/status', (req: Request, res: Response) => {
+    res.json(buildStatus(ctx, intParam(req, 'recent', 10, 1, 100)));
+  });
 
   r.get('/api/v1/runs', (req: Request, res: Response) => {
     const playbook = param(req, 'playbook');

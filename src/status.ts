@@ -1,0 +1,225 @@
+/**
+ * One status model: what the automation is doing and why, from every part, in one object.
+ * Served by GET /api/v1/status, printed by `promedic status`, drawn by the status page at /,
+ * and returned by the library's `status()`. Plain data, built on demand from the live parts.
+ */
+import type { Context } from './context.js';
+import type { RunRecord } from './store/types.js';
+import type { StoredExperiment } from './tuning/state.js';
+import { VERSION } from './version.js';
+
+export type SystemState = 'up' | 'degraded' | 'down' | 'disabled' | 'paused';
+
+export interface SystemStatus {
+  state: SystemState;
+  /** One line for people: what it is doing, or what is wrong. */
+  detail: string;
+  [k: string]: unknown;
+}
+
+export interface RunSummary {
+  id: string;
+  playbook: string;
+  strategy: string;
+  status: RunRecord['status'];
+  alertname: string;
+  target: Record<string, string>;
+  started_at: string;
+  ended_at: string | null;
+  /** The step that failed, or the verification, when the run failed. */
+  failed_step: { name: string; error: string } | null;
+}
+
+export interface Status {
+  version: string;
+  started_at: string;
+  uptime_seconds: number;
+  automation: {
+    /** Acting on alerts now: not paused, not dry-run. */
+    active: boolean;
+    mode: 'enforce' | 'dry-run';
+    paused: boolean;
+    emergency: { active: boolean; alerts: string[] };
+  };
+  systems: {
+    collector: SystemStatus;
+    targets: SystemStatus;
+    monitor: SystemStatus;
+    intake: SystemStatus;
+    store: SystemStatus;
+    engine: SystemStatus;
+    tuner: SystemStatus;
+    learner: SystemStatus;
+  };
+  alerts: {
+    firing: Array<{ alertname: string; labels: Record<string, string>; severity: string; source: string; since: string }>;
+    pending: Array<{ alertname: string; labels: Record<string, string>; since: string }>;
+  };
+  runs: { in_flight: RunSummary[]; recent: RunSummary[] };
+  suspended: Array<{ playbook: string; target: string; until: string; reason: string }>;
+  experiments: { running: Array<Pick<StoredExperiment, 'id' | 'playbook' | 'target' | 'knob' | 'from' | 'to' | 'phase' | 'startedAt'>> };
+  strategies: Array<{ playbook: string; strategy: string; successes: number; failures: number; success_ratio: number | null }>;
+  last_hour: {
+    alerts: number;
+    runs: number;
+    succeeded: number;
+    failed: number;
+    rollbacks: number;
+    experiments: number;
+    kept: number;
+    rolled_back: number;
+  };
+}
+
+function summary(r: RunRecord): RunSummary {
+  const failed = r.steps.find((s) => s.outcome === 'failed');
+  const failedStep =
+    r.status === 'failed' || r.status === 'interrupted'
+      ? failed
+        ? { name: failed.name, error: failed.error ?? '' }
+        : r.verification?.outcome === 'failed'
+          ? { name: 'verification', error: r.verification.detail ?? '' }
+          : { name: '', error: r.error ?? '' }
+      : null;
+  return {
+    id: r.id,
+    playbook: r.playbook,
+    strategy: r.strategy,
+    status: r.status,
+    alertname: r.alertname,
+    target: r.target,
+    started_at: r.startedAt,
+    ended_at: r.endedAt ?? null,
+    failed_step: failedStep,
+  };
+}
+
+export function buildStatus(ctx: Context, recent = 10): Status {
+  const now = ctx.now();
+  const hourAgo = now - 3600_000;
+  const { store, engine, host, monitor, tuner, targets, config } = ctx;
+  const paused = engine.paused;
+  const dryRun = config.engine.dry_run;
+  const runs = [...store.mem.runs.values()];
+  const inFlight = runs.filter((r) => r.status === 'running' || r.status === 'verifying' || r.status === 'pending');
+  const lastCycleAge = host.lastCycleEnd ? (now - host.lastCycleEnd) / 1000 : null;
+  const failingCollectors = host.failingCollectors;
+  const failingTargets = targets.failingTargets;
+  const load = engine.load;
+  const running = tuner.runningNow();
+  const learning = store.mem.learning;
+
+  const collectorState: SystemState =
+    lastCycleAge === null || lastCycleAge > (3 * host.intervalMs) / 1000 ? 'down' : failingCollectors.length ? 'degraded' : 'up';
+  const systems: Status['systems'] = {
+    collector: {
+      state: collectorState,
+      detail:
+        collectorState === 'down'
+          ? lastCycleAge === null
+            ? 'no collection cycle yet'
+            : `no collection cycle for ${lastCycleAge.toFixed(0)} s (interval ${host.intervalMs / 1000} s)`
+          : failingCollectors.length
+            ? `${failingCollectors.length} collector(s) failing: ${failingCollectors.join(', ')}`
+            : `cycle every ${host.intervalMs / 1000} s`,
+      cycles: host.cycles,
+      last_cycle_at: host.lastCycleEnd ? new Date(host.lastCycleEnd).toISOString() : null,
+      failing: failingCollectors,
+    },
+    targets: {
+      state: targets.targets.length === 0 ? 'disabled' : failingTargets.length ? 'degraded' : 'up',
+      detail:
+        targets.targets.length === 0
+          ? 'no apps to scrape (targets:)'
+          : failingTargets.length
+            ? `scrapes failing: ${failingTargets.join(', ')}`
+            : `${targets.targets.length} app(s) scraped: ${targets.targets.map((t) => t.name).join(', ')}`,
+      failing: failingTargets,
+    },
+    monitor: {
+      state: config.monitor.enabled ? 'up' : 'disabled',
+      detail: config.monitor.enabled ? `${monitor.ruleCount} rule(s), ${monitor.active().filter((a) => a.state === 'firing').length} firing` : 'monitor.enabled is false',
+      rules: monitor.ruleCount,
+    },
+    intake: {
+      state: store.lastWriteError ? 'down' : 'up',
+      detail: store.lastWriteError ? `cannot record alerts (${store.lastWriteError}): the webhook answers 503` : `${store.mem.episodes.size} episode(s) remembered`,
+    },
+    store: {
+      state: store.lastWriteError ? 'down' : 'up',
+      detail: store.lastWriteError ? `last write failed: ${store.lastWriteError}` : `${config.data_dir}`,
+      last_write_error: store.lastWriteError,
+    },
+    engine: {
+      state: paused ? 'paused' : 'up',
+      detail: `${paused ? 'paused: alerts are recorded, nothing acts; ' : dryRun ? 'dry-run: plans are recorded, nothing acts; ' : ''}${load.inFlight} run(s) in flight, ${load.queued} queued, ${ctx.rules.current.playbooks.length} playbook(s)`,
+      in_flight: load.inFlight,
+      queued: load.queued,
+      playbooks: ctx.rules.current.playbooks.length,
+      rules_errors: ctx.rules.lastErrors,
+    },
+    tuner: {
+      state: paused ? 'paused' : 'up',
+      detail: `${running.length} experiment(s) running, ${ctx.rules.current.tuning.length} tuning playbook(s)`,
+      playbooks: ctx.rules.current.tuning.length,
+    },
+    learner: {
+      state: config.learning.enabled ? 'up' : 'disabled',
+      detail: `${learning.entries.size} signature(s) with evidence, ${learning.chronic.size} chronic`,
+      signatures: learning.entries.size,
+      chronic: learning.chronic.size,
+    },
+  };
+  if (ctx.rules.lastErrors.length && systems.engine.state === 'up') {
+    systems.engine.state = 'degraded';
+    systems.engine.detail = `the last rules reload failed (${ctx.rules.lastErrors.length} problem(s)); running on the previous rules`;
+  }
+
+  const firing = [...store.mem.episodes.values()]
+    .filter((e) => e.status === 'firing')
+    .map((e) => ({ alertname: e.alertname, labels: e.labels, severity: e.severity, source: e.source, since: e.firstSeen }));
+  const pending = monitor
+    .active()
+    .filter((a) => a.state === 'pending')
+    .map((a) => ({ alertname: a.alertname, labels: a.labels, since: a.since }));
+  const suspended = [...store.mem.suspensions]
+    .filter(([, s]) => s.until > now)
+    .map(([k, s]) => {
+      const i = k.indexOf('|');
+      return { playbook: k.slice(0, i), target: k.slice(i + 1), until: new Date(s.until).toISOString(), reason: s.reason };
+    });
+  const lastHourRuns = runs.filter((r) => Date.parse(r.startedAt) >= hourAgo);
+  const lastHourExperiments = [...store.mem.tuning.experiments.values()].filter((e) => Date.parse(e.startedAt) >= hourAgo);
+  return {
+    version: VERSION,
+    started_at: new Date(ctx.startedAt).toISOString(),
+    uptime_seconds: Math.round((now - ctx.startedAt) / 1000),
+    automation: {
+      active: !paused && !dryRun,
+      mode: dryRun ? 'dry-run' : 'enforce',
+      paused,
+      emergency: { active: engine.emergency, alerts: engine.emergencyAlerts },
+    },
+    systems,
+    alerts: { firing, pending },
+    runs: { in_flight: inFlight.map(summary), recent: runs.slice(-recent).reverse().map(summary) },
+    suspended,
+    experiments: {
+      running: running.map((e) => ({ id: e.id, playbook: e.playbook, target: e.target, knob: e.knob, from: e.from, to: e.to, phase: e.phase, startedAt: e.startedAt })),
+    },
+    strategies: engine
+      .strategyTotals()
+      .map((t) => ({ ...t, success_ratio: t.successes + t.failures ? t.successes / (t.successes + t.failures) : null }))
+      .sort((a, b) => a.playbook.localeCompare(b.playbook) || a.strategy.localeCompare(b.strategy)),
+    last_hour: {
+      alerts: [...store.mem.episodes.values()].filter((e) => Date.parse(e.firstSeen) >= hourAgo).length,
+      runs: lastHourRuns.length,
+      succeeded: lastHourRuns.filter((r) => r.status === 'succeeded').length,
+      failed: lastHourRuns.filter((r) => r.status === 'failed').length,
+      rollbacks: lastHourRuns.filter((r) => (r.rollback?.length ?? 0) > 0).length,
+      experiments: lastHourExperiments.length,
+      kept: lastHourExperiments.filter((e) => e.outcome === 'kept').length,
+      rolled_back: lastHourExperiments.filter((e) => e.outcome === 'rolled_back' || e.outcome === 'aborted').length,
+    },
+  };
+}
