@@ -7,6 +7,7 @@ import express, { type ErrorRequestHandler, type NextFunction, type Request, typ
 import type { Context } from '../context.js';
 import { PromedicError } from '../errors.js';
 import { requireAuth } from './auth.js';
+import { PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { apiRoutes } from './routes/api.js';
 import type { Track } from './instrument.js';
 
@@ -78,6 +79,15 @@ export function createApp(ctx: Context, opts: AppOptions): express.Express {
     if (opts.ready()) res.type('text/plain').send('promedic is Ready.\n');
     else res.status(503).type('text/plain').send('promedic is not ready.\n');
   });
+
+  // The status page: public files; the data it shows comes from the API, behind the credentials.
+  const page = (type: string, body: string) => (_req: Request, res: Response) => {
+    res.set({ 'content-security-policy': PAGE_CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-cache' });
+    res.type(type).send(body);
+  };
+  app.get('/', page('text/html; charset=utf-8', PAGE_HTML));
+  app.get('/status.css', page('text/css; charset=utf-8', PAGE_CSS));
+  app.get('/status.js', page('text/javascript; charset=utf-8', PAGE_JS));
 
   // Everything below acts or reveals history: credentials required when configured.
   const auth = requireAuth({ token: ctx.config.token, basic: ctx.config.basic });
