@@ -35,6 +35,8 @@ export interface ConfigInput {
   auth: { token?: string; token_file?: string; basic?: { username: string; password?: string; password_file?: string } };
   http: { body_limit_bytes: number; shutdown_timeout: string };
   engine: { dry_run: boolean; paused: boolean; max_runs_per_minute: number; max_in_flight: number };
+  /** How far automation may go for playbooks without their own mode (src/mode.ts). */
+  automation: { mode: 'observe' | 'dry-run' | 'enforce' };
   prometheus: { url?: string };
   alertmanager: { url?: string };
   history: { max_runs: number; episode_retention: string; max_episodes: number };
@@ -96,6 +98,7 @@ export const DEFAULTS: ConfigInput = Object.freeze({
   auth: {},
   http: { body_limit_bytes: 1024 * 1024, shutdown_timeout: '10s' },
   engine: { dry_run: false, paused: false, max_runs_per_minute: 30, max_in_flight: 10 },
+  automation: { mode: 'enforce' },
   prometheus: {},
   alertmanager: {},
   history: { max_runs: 1000, episode_retention: '24h', max_episodes: 20_000 },
@@ -116,6 +119,7 @@ export const ENV_VARS: Record<string, { path: string; numeric?: boolean }> = {
   PROMEDIC_TOKEN: { path: 'auth.token' },
   PROMEDIC_TOKEN_FILE: { path: 'auth.token_file' },
   PROMEDIC_PROMETHEUS_URL: { path: 'prometheus.url' },
+  PROMEDIC_MODE: { path: 'automation.mode' },
   PROMEDIC_ALERTMANAGER_URL: { path: 'alertmanager.url' },
 };
 /** Read by the CLI, not a config value. */
@@ -130,6 +134,7 @@ export const FLAG_PATHS: Record<string, { path: string; numeric?: boolean }> = {
   'collection-interval': { path: 'collection.interval' },
   'log-level': { path: 'log.level' },
   'token-file': { path: 'auth.token_file' },
+  mode: { path: 'automation.mode' },
 };
 
 export const DEFAULT_CONFIG_FILE = 'promedic.yml';

@@ -97,6 +97,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     maxRunsPerMinute: config.engine.max_runs_per_minute,
     maxInFlight: config.engine.max_in_flight,
     dryRun: config.engine.dry_run,
+    defaultMode: config.automation.mode,
     prometheusUrl: config.prometheus.url ?? null,
     emergencySeverities: config.emergency.severities,
     emergencyNotifyUrl: config.emergency.notify_url ?? null,
@@ -127,6 +128,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     prometheusUrl: config.prometheus.url ?? null,
     monitor,
     dryRun: config.engine.dry_run,
+    defaultMode: config.automation.mode,
     engine,
   });
   engine.events.on('firing', (a) => tuner.onFiring(a));

@@ -6,6 +6,7 @@
 import type { Context } from './context.js';
 import type { RunRecord } from './store/types.js';
 import type { StoredExperiment } from './tuning/state.js';
+import { effectiveMode } from './mode.js';
 import { VERSION } from './version.js';
 
 export type SystemState = 'up' | 'degraded' | 'down' | 'disabled' | 'paused';
@@ -35,9 +36,12 @@ export interface Status {
   started_at: string;
   uptime_seconds: number;
   automation: {
-    /** Acting on alerts now: not paused, not dry-run. */
+    /** Acting on alerts now: not paused, and at least one playbook enforces. */
     active: boolean;
-    mode: 'enforce' | 'dry-run';
+    /** automation.mode (dry-run when engine.dry_run turns enforce off). */
+    mode: 'enforce' | 'dry-run' | 'observe';
+    /** Playbooks (healing and tuning) that act, by their own mode or automation.mode. */
+    enforcing: number;
     paused: boolean;
     emergency: { active: boolean; alerts: string[] };
   };
@@ -100,6 +104,8 @@ export function buildStatus(ctx: Context, recent = 10): Status {
   const { store, engine, host, monitor, tuner, targets, config } = ctx;
   const paused = engine.paused;
   const dryRun = config.engine.dry_run;
+  const mode = effectiveMode(undefined, config);
+  const enforcing = [...ctx.rules.current.playbooks, ...ctx.rules.current.tuning].filter((pb) => effectiveMode(pb.mode, config) === 'enforce').length;
   const runs = [...store.mem.runs.values()];
   const inFlight = runs.filter((r) => r.status === 'running' || r.status === 'verifying' || r.status === 'pending');
   const lastCycleAge = host.lastCycleEnd ? (now - host.lastCycleEnd) / 1000 : null;
@@ -152,7 +158,7 @@ export function buildStatus(ctx: Context, recent = 10): Status {
     },
     engine: {
       state: paused ? 'paused' : 'up',
-      detail: `${paused ? 'paused: alerts are recorded, nothing acts; ' : dryRun ? 'dry-run: plans are recorded, nothing acts; ' : ''}${load.inFlight} run(s) in flight, ${load.queued} queued, ${ctx.rules.current.playbooks.length} playbook(s)`,
+      detail: `${paused ? 'paused: alerts are recorded, nothing acts; ' : dryRun ? 'dry-run: plans are recorded, nothing acts; ' : mode !== 'enforce' ? `${mode} unless a playbook says otherwise (${enforcing} enforce); ` : ''}${load.inFlight} run(s) in flight, ${load.queued} queued, ${ctx.rules.current.playbooks.length} playbook(s)`,
       in_flight: load.inFlight,
       queued: load.queued,
       playbooks: ctx.rules.current.playbooks.length,
@@ -195,8 +201,9 @@ export function buildStatus(ctx: Context, recent = 10): Status {
     started_at: new Date(ctx.startedAt).toISOString(),
     uptime_seconds: Math.round((now - ctx.startedAt) / 1000),
     automation: {
-      active: !paused && !dryRun,
-      mode: dryRun ? 'dry-run' : 'enforce',
+      active: !paused && enforcing > 0,
+      mode,
+      enforcing,
       paused,
       emergency: { active: engine.emergency, alerts: engine.emergencyAlerts },
     },

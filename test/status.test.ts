@@ -61,7 +61,7 @@ describe('the library API', () => {
     expect(s.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(s.config.data_dir).toBe(join(dir.path, 'data'));
     const st = s.status();
-    expect(st.automation).toEqual({ active: true, mode: 'enforce', paused: false, emergency: { active: false, alerts: [] } });
+    expect(st.automation).toEqual({ active: true, mode: 'enforce', enforcing: 1, paused: false, emergency: { active: false, alerts: [] } });
     expect(st.systems.collector.state).toBe('up');
     expect(st.systems.monitor.state).toBe('disabled');
     expect((await rawRequest(`${s.url}/-/ready`, {})).status).toBe(200);
@@ -125,5 +125,31 @@ describe('promedic status', () => {
     const down = await runCliAsync(['status', '--port', port], { env, cwd: dir.path });
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/^promedic: cannot reach promedic at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\): is it running\?/);
+  });
+});
+
+describe('automation.mode', () => {
+  it('observe for every playbook that does not set its own mode; one that says enforce acts', async () => {
+    writeFileSync(join(dir.path, 'rules', 'playbooks', 'trusted.yml'), PLAYBOOK(app.url).replace('name: restart-worker', 'name: trusted-restart\nmode: enforce'));
+    p = await createPromedic({
+      config: { listen: { port: 0, address: '127.0.0.1' }, data_dir: join(dir.path, 'data'), rules_dir: join(dir.path, 'rules'), auth: { token: TOKEN }, monitor: { enabled: false }, automation: { mode: 'observe' } },
+      env: {},
+      logger: pino({ level: 'silent' }),
+    });
+    await p.start();
+    const url = p.url as string;
+    expect(p.status().automation).toMatchObject({ mode: 'observe', enforcing: 1, active: true });
+    expect(p.status().systems.engine.detail).toMatch(/^observe unless a playbook says otherwise \(1 enforce\); /);
+    await rawRequest(`${url}/webhook/alertmanager`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body: JSON.stringify(amPayload([{ labels: { alertname: 'WorkerStuck', service: 'billing' } }])),
+    });
+    await waitFor(() => p?.status().runs.recent.length === 2 && p.status().runs.in_flight.length === 0, 10_000, 'both playbooks');
+    const byPlaybook = Object.fromEntries((p.status().runs.recent).map((r) => [r.playbook, r.status]));
+    expect(byPlaybook).toEqual({ 'restart-worker': 'planned', 'trusted-restart': 'failed' });
+    expect(app.calls.filter((c) => c.url === '/restart')).toHaveLength(1);
+    const pbs = JSON.parse((await rawRequest(`${url}/api/v1/playbooks`, { headers: auth })).body) as { playbooks: Array<{ name: string; mode: string }> };
+    expect(Object.fromEntries(pbs.playbooks.map((x) => [x.name, x.mode]))).toEqual({ 'restart-worker': 'observe', 'trusted-restart': 'enforce' });
   });
 });

@@ -34,6 +34,7 @@ Flags (override PROMEDIC_* environment variables, which override the config file
   --collection-interval D    host metric collection interval (default 5s)
   --log-level LEVEL          trace|debug|info|warn|error|fatal|silent (default info)
   --token-file FILE          file holding the bearer token (or env PROMEDIC_TOKEN)
+  --mode MODE                observe | dry-run | enforce for playbooks without their own mode (default enforce; env PROMEDIC_MODE)
 
 Endpoints: GET /metrics, GET /-/healthy, GET /-/ready
 Config reference: README.md; JSON Schema: schema/promedic.config.schema.json

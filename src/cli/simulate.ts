@@ -4,6 +4,7 @@
  * templates rendered, and what cooldowns, suspensions and pause would do — read from the
  * data dir's state file without taking its lock, so it works beside a running service.
  */
+import { effectiveMode } from '../mode.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ACTIONS } from '../actions/index.js';
@@ -117,7 +118,7 @@ export function simulate(config: Config, alertFile: string, rulesDir: string): S
         sim.playbooks.push(ex);
         continue;
       }
-      const mode = config.engine.dry_run && pb.mode === 'enforce' ? 'dry-run' : pb.mode;
+      const mode = effectiveMode(pb.mode, config);
       const signature = signatureOf(alert.labels, pb.target);
       const ex2 = explainSignature(learning, pb, signature, config.learning.enabled, now);
       const ordered = ex2.order.map((name) => pb.strategies.find((st) => st.name === name)).filter((st) => st !== undefined);

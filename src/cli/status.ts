@@ -39,7 +39,14 @@ const ago = (iso: string | null, now: number): string => {
 export function formatStatus(s: Status, now = Date.now()): string {
   const out: string[] = [];
   const a = s.automation;
-  const mode = a.paused ? 'PAUSED (alerts are recorded, nothing acts)' : a.mode === 'dry-run' ? 'dry-run (plans are recorded, nothing acts)' : 'active';
+  const others = a.enforcing ? `; ${a.enforcing} playbook(s) enforce by their own mode` : '';
+  const mode = a.paused
+    ? 'PAUSED (alerts are recorded, nothing acts)'
+    : a.mode === 'dry-run'
+      ? `dry-run (plans are recorded, nothing acts${others})`
+      : a.mode === 'observe'
+        ? `observe (matches are recorded${others})`
+        : 'active';
   out.push(`promedic ${s.version}, up ${Math.round(s.uptime_seconds / 60)} min: automation ${mode}${a.emergency.active ? `; EMERGENCY (${a.emergency.alerts.join(', ')})` : ''}`);
   out.push('', 'systems:');
   for (const [name, sys] of Object.entries(s.systems)) out.push(`  ${name.padEnd(10)} ${sys.state.padEnd(9)} ${sys.detail}`);

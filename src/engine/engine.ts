@@ -13,7 +13,7 @@ import { send } from '../actions/http.js';
 import { sleep } from '../actions/types.js';
 import type { Alert } from '../alert.js';
 import { errorMessage } from '../errors.js';
-import type { Playbook, Step, Strategy } from '../rules/playbook.js';
+import type { Mode, Playbook, Step, Strategy } from '../rules/playbook.js';
 import { type TemplateVars, TemplateError } from '../rules/template.js';
 import type { Store } from '../store/index.js';
 import type { JournalEntry, RunRecord, StepRecord } from '../store/types.js';
@@ -30,6 +30,8 @@ export interface EngineOptions {
   maxInFlight: number;
   /** Global dry-run: every playbook behaves as `mode: dry-run`. */
   dryRun: boolean;
+  /** automation.mode: the mode of playbooks that do not set their own (default enforce). */
+  defaultMode?: Mode;
   prometheusUrl: string | null;
   /** Severities that enter emergency mode (default critical). */
   emergencySeverities?: string[];
@@ -439,8 +441,10 @@ export class Engine {
     await this.store.commit([{ op: 'run', v: structuredClone(run) }, ...extra]);
   }
 
-  private modeOf(pb: Playbook): RunRecord['mode'] {
-    return this.o.dryRun && pb.mode === 'enforce' ? 'dry-run' : pb.mode;
+  /** The mode a playbook runs in now (its own, else automation.mode; dry_run turns enforce into dry-run). */
+  modeOf(pb: Playbook): RunRecord['mode'] {
+    const m = pb.mode ?? this.o.defaultMode ?? 'enforce';
+    return this.o.dryRun && m === 'enforce' ? 'dry-run' : m;
   }
 
   private newRun(job: Job, strategy: Strategy, attempt: number): RunRecord {

@@ -16,7 +16,9 @@ import { type Matcher, parseMatcher } from './matcher.js';
 import { type TuningPlaybook, compileTuning } from './tuning.js';
 import schema from '../../schema/playbook.schema.json' with { type: 'json' };
 
-export type Mode = 'enforce' | 'dry-run' | 'observe';
+import type { Mode } from '../mode.js';
+
+export type { Mode };
 
 export interface Retry {
   attempts: number;
@@ -47,7 +49,8 @@ export interface Playbook {
   source: string;
   matchers: Matcher[];
   category?: string;
-  mode: Mode;
+  /** Its own mode; undefined: as automation.mode. */
+  mode?: Mode;
   labelRules: Array<{ name: string; re: RegExp }>;
   /** Labels identifying what is fixed; null: all of the alert's labels (the alert itself). */
   target: string[] | null;
@@ -207,7 +210,7 @@ function compilePlaybook(raw: Raw, base: Array<string | number>, p: Problems, so
     source,
     matchers,
     ...(raw.category ? { category: raw.category as string } : {}),
-    mode: (raw.mode as Mode | undefined) ?? 'enforce',
+    ...(raw.mode ? { mode: raw.mode as Mode } : {}),
     labelRules: Object.entries((raw.labels ?? {}) as Record<string, string>).map(([name, re]) => ({ name, re: new RegExp(`^(?:${re})$`) })),
     target: (raw.target as string[] | undefined) ?? null,
     cooldownMs: parseDuration((raw.cooldown as string | undefined) ?? '5m'),

@@ -6,6 +6,7 @@
  * PromQL syntax, monitor expressions), every problem as `file:line: path: message`.
  */
 import { ACTIONS } from '../actions/index.js';
+import type { Mode } from '../mode.js';
 import type { Expr } from '../monitor/expr.js';
 import { compileMonitorExpr } from '../monitor/rules.js';
 import type { Guard } from '../tuning/decide.js';
@@ -47,7 +48,8 @@ export interface TuningPlaybook {
   target: string;
   /** Alerts whose healing runs concern the target (they abort its experiment). */
   targetMatchers: Matcher[];
-  mode: 'enforce' | 'dry-run' | 'observe';
+  /** Its own mode; undefined: as automation.mode. */
+  mode?: Mode;
   knobs: TuningKnob[];
   objective: MetricDef & { direction: 'minimize' | 'maximize' };
   guards: Array<MetricDef & Guard>;
@@ -221,7 +223,7 @@ export function compileTuning(raw: Raw, base: Path, add: Add, source: string): T
     scheduleMs: raw.schedule ? parseDuration(raw.schedule as string) : null,
     target,
     targetMatchers,
-    mode: (raw.mode as TuningPlaybook['mode'] | undefined) ?? 'enforce',
+    ...(raw.mode ? { mode: raw.mode as Mode } : {}),
     knobs: knobs as TuningKnob[],
     objective: { ...objective, direction: o.direction as 'minimize' | 'maximize' },
     guards: guards as Array<MetricDef & Guard>,

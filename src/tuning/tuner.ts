@@ -35,6 +35,8 @@ export interface TunerOptions {
   monitor: Pick<Monitor, 'store' | 'want' | 'staleMs'> | null;
   /** Global dry-run: every tuning playbook only records what it would try. */
   dryRun: boolean;
+  /** automation.mode: the mode of tuning playbooks that do not set their own (default enforce). */
+  defaultMode?: 'enforce' | 'dry-run' | 'observe';
   /** Whether healing may act now, and whether it is working on a target. */
   engine: { readonly paused: boolean; readonly emergency: boolean; healingOn(concerns: (labels: Record<string, string>) => boolean): string | null };
   /** Builds the knob's I/O (tests replace it); default: the action layer (src/tuning/io.ts). */
@@ -262,7 +264,8 @@ export class Tuner {
     }
     this.note(pb.target, knob.name, current);
     const avoid = recentlyRejected(st, t - pb.forgetRejectedMs);
-    const mode = this.o.dryRun && pb.mode === 'enforce' ? 'dry-run' : pb.mode;
+    const own = pb.mode ?? this.o.defaultMode ?? 'enforce';
+    const mode = this.o.dryRun && own === 'enforce' ? 'dry-run' : own;
     for (let step = 1; step <= pb.experiment.maxSteps; step++) {
       if (live.controller.signal.aborted) return null;
       // The best known value first (it was kept before, and the knob has moved off it since).

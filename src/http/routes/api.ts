@@ -5,6 +5,7 @@ import type { RunRecord } from '../../store/types.js';
 import { explainLearning } from '../../engine/explain.js';
 import { chronicSignatures } from '../../learning/index.js';
 import { buildStatus } from '../../status.js';
+import { effectiveMode } from '../../mode.js';
 
 function param(req: Request, name: string): string | undefined {
   const v = req.query[name];
@@ -96,7 +97,7 @@ export function apiRoutes(ctx: Context): Router {
         name: pb.name,
         description: pb.description,
         source: pb.source,
-        mode: ctx.config.engine.dry_run && pb.mode === 'enforce' ? 'dry-run' : pb.mode,
+        mode: effectiveMode(pb.mode, ctx.config),
         emergency: pb.emergency,
         category: pb.category ?? null,
         match: pb.matchers.map((m) => m.text),
@@ -178,7 +179,7 @@ export function apiRoutes(ctx: Context): Router {
           description: pb.description,
           source: pb.source,
           target: pb.target,
-          mode: ctx.config.engine.dry_run && pb.mode === 'enforce' ? 'dry-run' : pb.mode,
+          mode: effectiveMode(pb.mode, ctx.config),
           match: pb.matchers.map((m) => m.text),
           schedule_seconds: pb.scheduleMs === null ? null : pb.scheduleMs / 1000,
           knobs: pb.knobs.map((k) => k.name),
