@@ -37,6 +37,8 @@ export interface ConfigInput {
   engine: { dry_run: boolean; paused: boolean; max_runs_per_minute: number; max_in_flight: number };
   /** How far automation may go for playbooks without their own mode (src/mode.ts). */
   automation: { mode: 'observe' | 'dry-run' | 'enforce' };
+  /** Parts that can be turned off (src/systems.ts); intake, store and engine always run. */
+  systems: { collector: boolean; targets: boolean; monitor: boolean; tuner: boolean; learner: boolean };
   prometheus: { url?: string };
   alertmanager: { url?: string };
   history: { max_runs: number; episode_retention: string; max_episodes: number };
@@ -99,6 +101,7 @@ export const DEFAULTS: ConfigInput = Object.freeze({
   http: { body_limit_bytes: 1024 * 1024, shutdown_timeout: '10s' },
   engine: { dry_run: false, paused: false, max_runs_per_minute: 30, max_in_flight: 10 },
   automation: { mode: 'enforce' },
+  systems: { collector: true, targets: true, monitor: true, tuner: true, learner: true },
   prometheus: {},
   alertmanager: {},
   history: { max_runs: 1000, episode_retention: '24h', max_episodes: 20_000 },
@@ -337,8 +340,14 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   if (!input.listen.address) sources['listen.address'] = credentials ? 'defaults (credentials configured)' : 'defaults (no credentials: loopback only)';
 
+  // Two spellings of one switch each: systems.monitor and monitor.enabled, systems.learner and learning.enabled.
+  const monitorOn = input.monitor.enabled && input.systems.monitor;
+  const learnerOn = input.learning.enabled && input.systems.learner;
   return {
     ...input,
+    monitor: { ...input.monitor, enabled: monitorOn },
+    learning: { ...input.learning, enabled: learnerOn },
+    systems: { ...input.systems, monitor: monitorOn, learner: learnerOn },
     listen: { address, port: input.listen.port },
     sources,
     configFile,

@@ -9,6 +9,7 @@ import type { TargetScraper } from './monitor/targets.js';
 import type { HostMetrics } from './metrics/host.js';
 import type { Store } from './store/index.js';
 import type { Tuner } from './tuning/tuner.js';
+import type { Systems } from './systems.js';
 
 /** The small object every part receives: no singletons, everything passed in. */
 export interface Context {
@@ -23,6 +24,8 @@ export interface Context {
   readonly intake: Intake;
   readonly monitor: Monitor;
   readonly targets: TargetScraper;
+  /** The parts as systems: start/stop order, supervision, each part's status. */
+  readonly systems: Systems;
   /** When this process started the service (ms). */
   readonly startedAt: number;
   readonly now: () => number;

@@ -23,6 +23,8 @@ import { RuleManager } from './rules/index.js';
 import { Monitor } from './monitor/monitor.js';
 import { TargetScraper } from './monitor/targets.js';
 import { Tuner } from './tuning/tuner.js';
+import { Systems } from './systems.js';
+import { describeSystem } from './status.js';
 import { parseDuration } from './util/duration.js';
 import { randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -131,14 +133,17 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     defaultMode: config.automation.mode,
     engine,
   });
-  engine.events.on('firing', (a) => tuner.onFiring(a));
-  engine.events.on('emergency', (name) => tuner.abortAll(`emergency mode entered (${name})`));
-  engine.events.on('paused', (p) => {
-    if (p) tuner.abortAll('automation paused');
-  });
+  // Coordination: the tuner follows the engine's events (a healing run stops it through beforeHealing).
+  if (config.systems.tuner) {
+    engine.events.on('firing', (a) => tuner.onFiring(a));
+    engine.events.on('emergency', (name) => tuner.abortAll(`emergency mode entered (${name})`));
+    engine.events.on('paused', (p) => {
+      if (p) tuner.abortAll('automation paused');
+    });
+  }
   rules.onReload = (r) => {
     monitor.setRules(config.monitor.enabled ? r.monitors : []);
-    tuner.sync();
+    if (config.systems.tuner) tuner.sync();
   };
   const targets = new TargetScraper(
     config.targets.map((t) => ({ name: t.name, url: t.url, intervalMs: t.interval ? parseDuration(t.interval) : config.intervalMs })),
@@ -161,10 +166,44 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     },
   });
 
-  const ctx: Context = { config, logger, registry, store, host, rules, engine, tuner, intake, monitor, targets, startedAt: Date.now(), now: Date.now };
+  // The parts as systems, in dependency order: started in this order, stopped in reverse.
+  const systems = new Systems({ logger, registry });
+  const noop = async (): Promise<void> => undefined;
+  const describe = (name: Parameters<typeof describeSystem>[1]) => () => describeSystem(ctx, name);
+  systems
+    // Opened above (the rules and the engine need it) and closed last by stop().
+    .add({ name: 'store', start: noop, stop: noop, status: describe('store') })
+    .add({ name: 'collector', start: () => host.start(), stop: () => host.stop(), status: describe('collector'), stalled: () => host.stalled(), restart: () => host.restart() }, config.systems.collector)
+    .add({ name: 'targets', start: async () => targets.start(), stop: async () => targets.stop(), status: describe('targets') }, config.systems.targets)
+    .add({ name: 'monitor', start: noop, stop: noop, status: describe('monitor') }, config.monitor.enabled)
+    .add({ name: 'intake', start: noop, stop: noop, status: describe('intake') })
+    .add({ name: 'engine', start: async () => void (await engine.recover()), stop: () => engine.stop(), status: describe('engine') })
+    .add(
+      {
+        name: 'tuner',
+        start: async () => {
+          await tuner.recover();
+          tuner.sync();
+        },
+        stop: () => tuner.stop(),
+        status: describe('tuner'),
+      },
+      config.systems.tuner,
+    )
+    .add({ name: 'learner', start: async () => engine.startLearning(), stop: async () => engine.stopLearning(), status: describe('learner') }, config.learning.enabled);
+
+  const ctx: Context = { config, logger, registry, store, host, rules, engine, tuner, intake, monitor, targets, systems, startedAt: Date.now(), now: Date.now };
   let stopping = false;
   const track = createInstrument(ctx);
-  const app = createApp(ctx, { ready: () => host.cycles > 0 && !stopping, track });
+  // Ready: listening, not stopping, the first collection cycle done (when collecting), the store writable.
+  const ready = (): string[] => {
+    const why: string[] = [];
+    if (stopping) why.push('stopping');
+    if (config.systems.collector && host.cycles === 0) why.push('collector: no collection cycle yet');
+    for (const [name, st] of Object.entries(systems.statuses())) if (st.state === 'down' && (name !== 'collector' || host.cycles > 0)) why.push(`${name}: ${st.detail}`);
+    return why;
+  };
+  const app = createApp(ctx, { ready, track });
   const webhook = createWebhookHandler(ctx, track);
   const metrics = createMetricsHandler(ctx, track);
   const { createServer } = await import('node:http');
@@ -184,12 +223,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   if (!config.instance) monitor.instance = `${hostname()}:${bound.port}`;
   const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   try {
-    targets.start();
-    await host.start();
-    await engine.recover();
-    await tuner.recover();
-    tuner.sync();
-    engine.startLearning();
+    await systems.startAll();
+    systems.supervise();
   } catch (err) {
     server.close();
     await store.close();
@@ -231,10 +266,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       force.unref();
       await closed;
       clearTimeout(force);
-      targets.stop();
-      await host.stop();
-      await tuner.stop();
-      await engine.stop();
+      await systems.stopAll();
       escalator?.stop();
       await store.close();
       log.info('stopped');

@@ -7,6 +7,7 @@ import type { Context } from './context.js';
 import type { RunRecord } from './store/types.js';
 import type { StoredExperiment } from './tuning/state.js';
 import { effectiveMode } from './mode.js';
+import type { SystemName } from './systems.js';
 import { VERSION } from './version.js';
 
 export type SystemState = 'up' | 'degraded' | 'down' | 'disabled' | 'paused';
@@ -98,88 +99,111 @@ function summary(r: RunRecord): RunSummary {
   };
 }
 
+/** One part's state and a line saying what it does or what is wrong. */
+export function describeSystem(ctx: Context, name: SystemName): SystemStatus {
+  const now = ctx.now();
+  const { store, engine, host, monitor, tuner, targets, config } = ctx;
+  const paused = engine.paused;
+  switch (name) {
+    case 'collector': {
+      const lastCycleAge = host.lastCycleEnd ? (now - host.lastCycleEnd) / 1000 : null;
+      const failing = host.failingCollectors;
+      const state: SystemState = lastCycleAge === null || lastCycleAge > (3 * host.intervalMs) / 1000 ? 'down' : failing.length ? 'degraded' : 'up';
+      return {
+        state,
+        detail:
+          state === 'down'
+            ? lastCycleAge === null
+              ? 'no collection cycle yet'
+              : `no collection cycle for ${lastCycleAge.toFixed(0)} s (interval ${host.intervalMs / 1000} s)`
+            : failing.length
+              ? `${failing.length} collector(s) failing: ${failing.join(', ')}`
+              : `cycle every ${host.intervalMs / 1000} s`,
+        cycles: host.cycles,
+        last_cycle_at: host.lastCycleEnd ? new Date(host.lastCycleEnd).toISOString() : null,
+        failing,
+      };
+    }
+    case 'targets': {
+      const failing = targets.failingTargets;
+      return {
+        state: targets.targets.length === 0 ? 'disabled' : failing.length ? 'degraded' : 'up',
+        detail:
+          targets.targets.length === 0
+            ? 'no apps to scrape (targets:)'
+            : failing.length
+              ? `scrapes failing: ${failing.join(', ')}`
+              : `${targets.targets.length} app(s) scraped: ${targets.targets.map((t) => t.name).join(', ')}`,
+        failing,
+      };
+    }
+    case 'monitor':
+      return {
+        state: config.monitor.enabled ? 'up' : 'disabled',
+        detail: config.monitor.enabled ? `${monitor.ruleCount} rule(s), ${monitor.active().filter((a) => a.state === 'firing').length} firing` : 'monitor.enabled is false',
+        rules: monitor.ruleCount,
+      };
+    case 'intake':
+      return {
+        state: store.lastWriteError ? 'down' : 'up',
+        detail: store.lastWriteError ? `cannot record alerts (${store.lastWriteError}): the webhook answers 503` : `${store.mem.episodes.size} episode(s) remembered`,
+      };
+    case 'store':
+      return {
+        state: store.lastWriteError ? 'down' : 'up',
+        detail: store.lastWriteError ? `last write failed: ${store.lastWriteError}` : `${config.data_dir}`,
+        last_write_error: store.lastWriteError,
+      };
+    case 'engine': {
+      const load = engine.load;
+      const mode = effectiveMode(undefined, config);
+      const enforcing = [...ctx.rules.current.playbooks, ...ctx.rules.current.tuning].filter((pb) => effectiveMode(pb.mode, config) === 'enforce').length;
+      const growing = load.queued >= Math.max(50, 5 * config.engine.max_in_flight);
+      const base = {
+        in_flight: load.inFlight,
+        queued: load.queued,
+        playbooks: ctx.rules.current.playbooks.length,
+        rules_errors: ctx.rules.lastErrors,
+      };
+      if (ctx.rules.lastErrors.length) {
+        return { ...base, state: 'degraded', detail: `the last rules reload failed (${ctx.rules.lastErrors.length} problem(s)); running on the previous rules` };
+      }
+      if (growing) return { ...base, state: 'degraded', detail: `${load.queued} runs queued behind ${load.inFlight} in flight: the queue keeps growing` };
+      return {
+        ...base,
+        state: paused ? 'paused' : 'up',
+        detail: `${paused ? 'paused: alerts are recorded, nothing acts; ' : config.engine.dry_run ? 'dry-run: plans are recorded, nothing acts; ' : mode !== 'enforce' ? `${mode} unless a playbook says otherwise (${enforcing} enforce); ` : ''}${load.inFlight} run(s) in flight, ${load.queued} queued, ${ctx.rules.current.playbooks.length} playbook(s)`,
+      };
+    }
+    case 'tuner':
+      return {
+        state: paused ? 'paused' : 'up',
+        detail: `${tuner.runningNow().length} experiment(s) running, ${ctx.rules.current.tuning.length} tuning playbook(s)`,
+        playbooks: ctx.rules.current.tuning.length,
+      };
+    case 'learner': {
+      const l = store.mem.learning;
+      return {
+        state: config.learning.enabled ? 'up' : 'disabled',
+        detail: `${l.entries.size} signature(s) with evidence, ${l.chronic.size} chronic`,
+        signatures: l.entries.size,
+        chronic: l.chronic.size,
+      };
+    }
+  }
+}
+
 export function buildStatus(ctx: Context, recent = 10): Status {
   const now = ctx.now();
   const hourAgo = now - 3600_000;
-  const { store, engine, host, monitor, tuner, targets, config } = ctx;
+  const { store, engine, monitor, tuner, config } = ctx;
   const paused = engine.paused;
-  const dryRun = config.engine.dry_run;
-  const mode = effectiveMode(undefined, config);
-  const enforcing = [...ctx.rules.current.playbooks, ...ctx.rules.current.tuning].filter((pb) => effectiveMode(pb.mode, config) === 'enforce').length;
   const runs = [...store.mem.runs.values()];
   const inFlight = runs.filter((r) => r.status === 'running' || r.status === 'verifying' || r.status === 'pending');
-  const lastCycleAge = host.lastCycleEnd ? (now - host.lastCycleEnd) / 1000 : null;
-  const failingCollectors = host.failingCollectors;
-  const failingTargets = targets.failingTargets;
-  const load = engine.load;
   const running = tuner.runningNow();
-  const learning = store.mem.learning;
-
-  const collectorState: SystemState =
-    lastCycleAge === null || lastCycleAge > (3 * host.intervalMs) / 1000 ? 'down' : failingCollectors.length ? 'degraded' : 'up';
-  const systems: Status['systems'] = {
-    collector: {
-      state: collectorState,
-      detail:
-        collectorState === 'down'
-          ? lastCycleAge === null
-            ? 'no collection cycle yet'
-            : `no collection cycle for ${lastCycleAge.toFixed(0)} s (interval ${host.intervalMs / 1000} s)`
-          : failingCollectors.length
-            ? `${failingCollectors.length} collector(s) failing: ${failingCollectors.join(', ')}`
-            : `cycle every ${host.intervalMs / 1000} s`,
-      cycles: host.cycles,
-      last_cycle_at: host.lastCycleEnd ? new Date(host.lastCycleEnd).toISOString() : null,
-      failing: failingCollectors,
-    },
-    targets: {
-      state: targets.targets.length === 0 ? 'disabled' : failingTargets.length ? 'degraded' : 'up',
-      detail:
-        targets.targets.length === 0
-          ? 'no apps to scrape (targets:)'
-          : failingTargets.length
-            ? `scrapes failing: ${failingTargets.join(', ')}`
-            : `${targets.targets.length} app(s) scraped: ${targets.targets.map((t) => t.name).join(', ')}`,
-      failing: failingTargets,
-    },
-    monitor: {
-      state: config.monitor.enabled ? 'up' : 'disabled',
-      detail: config.monitor.enabled ? `${monitor.ruleCount} rule(s), ${monitor.active().filter((a) => a.state === 'firing').length} firing` : 'monitor.enabled is false',
-      rules: monitor.ruleCount,
-    },
-    intake: {
-      state: store.lastWriteError ? 'down' : 'up',
-      detail: store.lastWriteError ? `cannot record alerts (${store.lastWriteError}): the webhook answers 503` : `${store.mem.episodes.size} episode(s) remembered`,
-    },
-    store: {
-      state: store.lastWriteError ? 'down' : 'up',
-      detail: store.lastWriteError ? `last write failed: ${store.lastWriteError}` : `${config.data_dir}`,
-      last_write_error: store.lastWriteError,
-    },
-    engine: {
-      state: paused ? 'paused' : 'up',
-      detail: `${paused ? 'paused: alerts are recorded, nothing acts; ' : dryRun ? 'dry-run: plans are recorded, nothing acts; ' : mode !== 'enforce' ? `${mode} unless a playbook says otherwise (${enforcing} enforce); ` : ''}${load.inFlight} run(s) in flight, ${load.queued} queued, ${ctx.rules.current.playbooks.length} playbook(s)`,
-      in_flight: load.inFlight,
-      queued: load.queued,
-      playbooks: ctx.rules.current.playbooks.length,
-      rules_errors: ctx.rules.lastErrors,
-    },
-    tuner: {
-      state: paused ? 'paused' : 'up',
-      detail: `${running.length} experiment(s) running, ${ctx.rules.current.tuning.length} tuning playbook(s)`,
-      playbooks: ctx.rules.current.tuning.length,
-    },
-    learner: {
-      state: config.learning.enabled ? 'up' : 'disabled',
-      detail: `${learning.entries.size} signature(s) with evidence, ${learning.chronic.size} chronic`,
-      signatures: learning.entries.size,
-      chronic: learning.chronic.size,
-    },
-  };
-  if (ctx.rules.lastErrors.length && systems.engine.state === 'up') {
-    systems.engine.state = 'degraded';
-    systems.engine.detail = `the last rules reload failed (${ctx.rules.lastErrors.length} problem(s)); running on the previous rules`;
-  }
+  const mode = effectiveMode(undefined, config);
+  const enforcing = [...ctx.rules.current.playbooks, ...ctx.rules.current.tuning].filter((pb) => effectiveMode(pb.mode, config) === 'enforce').length;
+  const systems = ctx.systems.statuses() as Status['systems'];
 
   const firing = [...store.mem.episodes.values()]
     .filter((e) => e.status === 'firing')

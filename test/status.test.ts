@@ -89,8 +89,9 @@ describe('GET /api/v1/status', () => {
       const body = JSON.parse((await rawRequest(`${s.url}/api/v1/status`, { headers: auth })).body) as Status;
       return body.runs.recent[0]?.status === 'failed' ? body : null;
     }, 10_000, 'the run to fail its verification');
-    expect(Object.keys(st.systems)).toEqual(['collector', 'targets', 'monitor', 'intake', 'store', 'engine', 'tuner', 'learner']);
-    for (const sys of Object.values(st.systems)) expect(sys).toMatchObject({ state: expect.stringMatching(/^(up|degraded|down|disabled|paused)$/), detail: expect.any(String) });
+    // In start order (stop is the reverse).
+    expect(Object.keys(st.systems)).toEqual(['store', 'collector', 'targets', 'monitor', 'intake', 'engine', 'tuner', 'learner']);
+    for (const sys of Object.values(st.systems)) expect(sys).toMatchObject({ state: expect.stringMatching(/^(up|degraded|down|disabled|paused)$/), detail: expect.any(String), restarts: 0 });
     expect(st.alerts.firing).toEqual([expect.objectContaining({ alertname: 'WorkerStuck', labels: expect.objectContaining({ service: 'billing' }), source: 'alertmanager' })]);
     expect(st.runs.recent[0]).toMatchObject({ playbook: 'restart-worker', strategy: 'restart', alertname: 'WorkerStuck', target: { alertname: 'WorkerStuck', service: 'billing' }, failed_step: { name: 'verification', error: expect.stringMatching(/did not resolve within 0\.5s/) } });
     expect(st.strategies).toEqual([{ playbook: 'restart-worker', strategy: 'restart', successes: 0, failures: 1, success_ratio: 0 }]);
@@ -113,7 +114,7 @@ describe('promedic status', () => {
     const human = await runCliAsync(['status', '--port', port], { env, cwd: dir.path });
     expect(human.stderr).toBe('');
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^promedic \S+, up \d+ min: automation active\n\nsystems:\n {2}collector +up +cycle every 5 s\n/);
+    expect(human.stdout).toMatch(/^promedic \S+, up \d+ min: automation active\n\nsystems:\n {2}store +up +\S+\n {2}collector +up +cycle every 5 s\n/);
     expect(human.stdout).toMatch(/\n {2}engine +up +0 run\(s\) in flight, 0 queued, 1 playbook\(s\)\n/);
     const json = await runCliAsync(['status', '--url', s.url as string, '--json'], { env, cwd: dir.path });
     expect(json.code).toBe(0);

@@ -239,6 +239,8 @@ export class Engine {
 
   /** Chronic signatures that went quiet are cleared once a minute (only while there are any). */
   startLearning(): void {
+    if (this.sweepTimer) return;
+    this.totals.clear();
     for (const e of this.store.mem.learning.entries.values()) {
       for (const [name, st] of e.strategies) {
         const k = `${e.playbook}\u0000${name}`;
@@ -250,6 +252,16 @@ export class Engine {
     }
     this.sweepTimer = setInterval(() => void this.sweep(), 60_000);
     this.sweepTimer.unref();
+  }
+
+  /** Stops the chronic sweep (the learner system's stop). */
+  stopLearning(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  get learning(): boolean {
+    return this.sweepTimer !== null;
   }
 
   private async sweep(): Promise<void> {

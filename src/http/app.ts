@@ -13,7 +13,8 @@ import type { Track } from './instrument.js';
 
 export interface AppOptions {
   /** Readiness beyond the basics (first collection cycle done, store open). */
-  ready: () => boolean;
+  /** Why promedic is not ready (empty: ready). */
+  ready: () => string[];
   track: Track;
 }
 
@@ -76,8 +77,9 @@ export function createApp(ctx: Context, opts: AppOptions): express.Express {
     res.type('text/plain').send('promedic is Healthy.\n');
   });
   app.get('/-/ready', (_req, res) => {
-    if (opts.ready()) res.type('text/plain').send('promedic is Ready.\n');
-    else res.status(503).type('text/plain').send('promedic is not ready.\n');
+    const why = opts.ready();
+    if (why.length === 0) res.type('text/plain').send('promedic is Ready.\n');
+    else res.status(503).type('text/plain').send(`promedic is not ready.\n${why.map((w) => `${w}\n`).join('')}`);
   });
 
   // The status page: public files; the data it shows comes from the API, behind the credentials.

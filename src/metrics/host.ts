@@ -127,6 +127,25 @@ export class HostMetrics {
     if (this.running) await this.running;
   }
 
+  /**
+   * Gets a stalled cycle loop going again: a cycle that never finished is abandoned (its
+   * result, if it ever comes, is harmless), and the loop starts over.
+   */
+  async restart(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.running = null;
+    await this.start();
+  }
+
+  /** Why the loop looks stuck (no cycle for three intervals), or null. */
+  stalled(now = Date.now()): string | null {
+    if (this.stopped || this.lastCycleEnd === 0) return null;
+    const age = now - this.lastCycleEnd;
+    return age > 3 * this.opts.intervalMs ? `no collection cycle for ${(age / 1000).toFixed(0)} s (interval ${this.opts.intervalMs / 1000} s)` : null;
+  }
+
   /** One collection cycle; exposed for tests and for the benchmark. */
   cycle(): Promise<void> {
     if (!this.running) {
