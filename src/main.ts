@@ -23,6 +23,9 @@ import { RuleManager } from './rules/index.js';
 import { Monitor } from './monitor/monitor.js';
 import { TargetScraper } from './monitor/targets.js';
 import { Tuner } from './tuning/tuner.js';
+import { EventEmitter } from 'node:events';
+import { coordinate } from './coordination.js';
+import type { Bus, PromedicEvents } from './events.js';
 import { Systems } from './systems.js';
 import { describeSystem } from './status.js';
 import { parseDuration } from './util/duration.js';
@@ -89,6 +92,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   const escalator = config.alertmanager.url
     ? new Escalator({ url: config.alertmanager.url, logger, registry })
     : null;
+  const events: Bus = new EventEmitter<PromedicEvents>();
   const engine = new Engine({
     escalator,
     learning: { enabled: l.enabled, rng: createRng(l.seed ?? randomInt(2 ** 47)) },
@@ -103,8 +107,9 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     prometheusUrl: config.prometheus.url ?? null,
     emergencySeverities: config.emergency.severities,
     emergencyNotifyUrl: config.emergency.notify_url ?? null,
-    // The tuner exists by the time a run starts (it is built below, before anything listens).
-    beforeHealing: (pb, labels) => tuner.onHealing(pb, labels),
+    // The coordination exists by the time a run starts (it is built below, before anything listens).
+    beforeHealing: (pb, labels) => coordination?.beforeHealing(pb, labels) ?? Promise.resolve(),
+    events,
   });
   const intake = new Intake(store, engine, () => rules.current, logger, registry);
   const monitor = new Monitor({
@@ -132,15 +137,10 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     dryRun: config.engine.dry_run,
     defaultMode: config.automation.mode,
     engine,
+    events,
   });
-  // Coordination: the tuner follows the engine's events (a healing run stops it through beforeHealing).
-  if (config.systems.tuner) {
-    engine.events.on('firing', (a) => tuner.onFiring(a));
-    engine.events.on('emergency', (name) => tuner.abortAll(`emergency mode entered (${name})`));
-    engine.events.on('paused', (p) => {
-      if (p) tuner.abortAll('automation paused');
-    });
-  }
+  // The rules between the parts subscribe to the bus (src/coordination.ts).
+  const coordination = config.systems.tuner ? coordinate({ events, engine, tuner, tuning: () => rules.current.tuning, logger }) : null;
   rules.onReload = (r) => {
     monitor.setRules(config.monitor.enabled ? r.monitors : []);
     if (config.systems.tuner) tuner.sync();
@@ -267,6 +267,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       await closed;
       clearTimeout(force);
       await systems.stopAll();
+      coordination?.off();
       escalator?.stop();
       await store.close();
       log.info('stopped');

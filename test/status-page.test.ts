@@ -63,7 +63,7 @@ verify: { within: 500ms }
       body: JSON.stringify(amPayload([{ labels: { alertname: 'WorkerStuck', service: 'billing', severity: 'warning' } }])),
     });
     expect(posted.status).toBe(202);
-    await waitFor(() => p.status().runs.recent[0]?.status === 'failed', 10_000, 'the run to end');
+    await waitFor(() => p.status().runs.recent[0]?.status === 'failed' && p.status().strategies.length > 0, 10_000, 'the run to end and its outcome to be learned');
 
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
     const page = await context.newPage();

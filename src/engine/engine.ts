@@ -18,6 +18,7 @@ import { type TemplateVars, TemplateError } from '../rules/template.js';
 import type { Store } from '../store/index.js';
 import type { JournalEntry, RunRecord, StepRecord } from '../store/types.js';
 import type { Escalator } from './escalation.js';
+import type { Bus, PromedicEvents } from '../events.js';
 import { type Decision, type Recurrence, type Rng, type ChronicChange, chooseStrategies, signatureOf } from '../learning/index.js';
 import { backoffMs, explainMatch, gate, suspensionFor, targetKey, targetOf, templateVarsFor } from './plan.js';
 
@@ -48,6 +49,8 @@ export interface EngineOptions {
    * stopped and its knob put back first, so the rollback cannot undo what the healing does.
    */
   beforeHealing?: (playbook: string, labels: Record<string, string>) => Promise<void>;
+  /** The event bus shared with the other parts (default: the engine's own). */
+  events?: Bus;
 }
 
 interface Job {
@@ -87,21 +90,9 @@ function nowIso(): string {
   return new Date().toISOString();
 }
 
-/** What the engine tells the parts that must yield to it (tuning experiments). */
-export interface EngineEvents {
-  /** A new firing episode arrived (after the healing playbooks were admitted). */
-  firing: [alert: Alert];
-  /** A healing run is starting for this alert: experiments on its target must stop. */
-  healing: [playbook: string, labels: Record<string, string>];
-  /** Emergency mode was entered. */
-  emergency: [alertname: string];
-  /** Automation was paused (true) or resumed (false). */
-  paused: [paused: boolean];
-}
-
 export class Engine {
-  /** firing, healing, emergency and paused (see EngineEvents); listeners must not throw. */
-  readonly events = new EventEmitter<EngineEvents>();
+  /** The bus the engine emits on (src/events.ts); listeners must not throw. */
+  readonly events: Bus;
   private readonly o: EngineOptions;
   private readonly log: Logger;
   private readonly store: Store;
@@ -123,6 +114,7 @@ export class Engine {
 
   constructor(o: EngineOptions) {
     this.o = o;
+    this.events = o.events ?? new EventEmitter<PromedicEvents>();
     this.store = o.store;
     this.log = o.logger.child({ component: 'engine' });
     const r = [o.registry];
@@ -304,12 +296,11 @@ export class Engine {
         windowMs: opts.chronicWindowMs,
       });
     }
+    this.events.emit('chronic', { playbook: pb.name, signature, alert, preventive: pb.onChronic?.playbook ?? null });
     if (pb.onChronic && !this.stopping) {
       const preventive = this.o.playbooks().find((p) => p.name === pb.onChronic?.playbook);
-      if (!preventive) {
-        this.log.error({ playbook: pb.name, on_chronic: pb.onChronic.playbook }, 'on_chronic names a playbook that is not loaded');
-        return;
-      }
+      // Not a healing playbook: a tuning one, started by the coordination rules once the healing is done.
+      if (!preventive) return;
       this.log.info({ playbook: pb.name, preventive: preventive.name, signature }, 'starting the preventive playbook');
       this.admit(preventive, alert, true);
       this.pump();
@@ -343,6 +334,7 @@ export class Engine {
     const name = this.emergencies.get(episode);
     if (name === undefined || !this.emergencies.delete(episode) || this.emergencies.size > 0) return;
     this.log.warn({ alertname: name }, 'emergency mode left: the last emergency alert resolved');
+    this.events.emit('emergency_over', name);
     void this.tell(`promedic: emergency over (${name} resolved)`);
   }
 
@@ -417,6 +409,7 @@ export class Engine {
   /** The episode resolved: verifications waiting on it succeed; runs still acting follow on_resolved. */
   onResolved(episode: string): void {
     this.leaveEmergency(episode);
+    this.events.emit('resolved', episode);
     if (this.o.escalator) void this.o.escalator.resolve(episode);
     for (const w of this.resolvedWaiters.get(episode) ?? []) w();
     this.resolvedWaiters.delete(episode);
@@ -628,6 +621,7 @@ export class Engine {
     this.m.runs.inc({ playbook: job.pb.name, strategy: strategy.name, outcome: 'planned' });
     this.log.info({ playbook: job.pb.name, runId: run.id, mode, plan: run.steps.map((s) => ({ step: s.name, type: s.type, rendered: s.rendered, error: s.error })) }, 'run planned (nothing executed)');
     await this.commitRun(run);
+    this.events.emit('run', structuredClone(run));
     // A planned run still cools down, so the plan is not re-logged for every repeat.
     await this.store.commit([{ op: 'cooldown', k: job.key, until: Date.now() + job.pb.cooldownMs }]);
   }
@@ -692,6 +686,7 @@ export class Engine {
     this.m.runs.inc({ playbook: job.pb.name, strategy: strategy.name, outcome: run.status });
     this.m.duration.observe({ playbook: job.pb.name }, run.durationSeconds);
     await this.commitRun(run).catch((err: unknown) => log.error({ err }, 'could not record run'));
+    this.events.emit('run', structuredClone(run));
     log[run.status === 'succeeded' ? 'info' : 'warn']({ status: run.status, error: run.error, seconds: run.durationSeconds }, 'run finished');
     return verified;
   }

@@ -328,8 +328,7 @@ export function loadRules(rulesDir: string, files?: string[]): LoadResult {
   for (const pb of playbooks) {
     const target = pb.onChronic?.playbook;
     if (target === undefined) continue;
-    if (tuning.some((t) => t.name === target)) errors.push(`${pb.source}: on_chronic.playbook: "${target}" is a tuning playbook; on_chronic starts a healing playbook`);
-    else if (!seen.has(target)) errors.push(`${pb.source}: on_chronic.playbook: no playbook named "${target}" (known: ${[...seen.keys()].join(', ')})`);
+    if (!seen.has(target)) errors.push(`${pb.source}: on_chronic.playbook: no playbook named "${target}" (known: ${[...seen.keys()].join(', ')})`);
     else if (target === pb.name) errors.push(`${pb.source}: on_chronic.playbook: a playbook cannot start itself`);
   }
   return { rules: { playbooks, tuning, files: list }, errors };

