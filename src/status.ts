@@ -120,6 +120,7 @@ export function describeSystem(ctx: Context, name: SystemName): SystemStatus {
               ? `${failing.length} collector(s) failing: ${failing.join(', ')}`
               : `cycle every ${host.intervalMs / 1000} s`,
         cycles: host.cycles,
+        errors: host.failures,
         last_cycle_at: host.lastCycleEnd ? new Date(host.lastCycleEnd).toISOString() : null,
         failing,
       };
@@ -135,24 +136,30 @@ export function describeSystem(ctx: Context, name: SystemName): SystemStatus {
               ? `scrapes failing: ${failing.join(', ')}`
               : `${targets.targets.length} app(s) scraped: ${targets.targets.map((t) => t.name).join(', ')}`,
         failing,
+        errors: targets.failures,
       };
     }
-    case 'monitor':
-      return {
-        state: config.monitor.enabled ? 'up' : 'disabled',
-        detail: config.monitor.enabled ? `${monitor.ruleCount} rule(s), ${monitor.active().filter((a) => a.state === 'firing').length} firing` : 'monitor.enabled is false',
-        rules: monitor.ruleCount,
-      };
+    case 'monitor': {
+      const base = { rules: monitor.ruleCount, errors: monitor.skipped, last_evaluation_at: monitor.lastEvaluatedAt ? new Date(monitor.lastEvaluatedAt).toISOString() : null };
+      if (!config.monitor.enabled) return { ...base, state: 'disabled', detail: 'monitor.enabled is false' };
+      const running = monitor.evaluationStartedAt === null ? 0 : now - monitor.evaluationStartedAt;
+      const idle = monitor.lastEvaluatedAt ? now - monitor.lastEvaluatedAt : 0;
+      if (running > 2 * monitor.intervalMs) return { ...base, state: 'degraded', detail: `behind schedule: one evaluation has run for ${(running / 1000).toFixed(0)} s (interval ${monitor.intervalMs / 1000} s)` };
+      if (config.systems.collector && host.cycles > 0 && idle > 3 * monitor.intervalMs) return { ...base, state: 'degraded', detail: `no evaluation for ${(idle / 1000).toFixed(0)} s (it follows the collection cycle)` };
+      return { ...base, state: 'up', detail: `${monitor.ruleCount} rule(s), ${monitor.active().filter((a) => a.state === 'firing').length} firing${monitor.skipped ? `, ${monitor.skipped} evaluation(s) skipped while one ran late` : ''}` };
+    }
     case 'intake':
       return {
         state: store.lastWriteError ? 'down' : 'up',
         detail: store.lastWriteError ? `cannot record alerts (${store.lastWriteError}): the webhook answers 503` : `${store.mem.episodes.size} episode(s) remembered`,
+        errors: store.writeFailures,
       };
     case 'store':
       return {
         state: store.lastWriteError ? 'down' : 'up',
         detail: store.lastWriteError ? `last write failed: ${store.lastWriteError}` : `${config.data_dir}`,
         last_write_error: store.lastWriteError,
+        errors: store.writeFailures,
       };
     case 'engine': {
       const load = engine.load;
@@ -160,6 +167,7 @@ export function describeSystem(ctx: Context, name: SystemName): SystemStatus {
       const enforcing = [...ctx.rules.current.playbooks, ...ctx.rules.current.tuning].filter((pb) => effectiveMode(pb.mode, config) === 'enforce').length;
       const growing = load.queued >= Math.max(50, 5 * config.engine.max_in_flight);
       const base = {
+        errors: [...store.mem.runs.values()].filter((r) => r.status === 'failed').length,
         in_flight: load.inFlight,
         queued: load.queued,
         playbooks: ctx.rules.current.playbooks.length,
@@ -180,6 +188,7 @@ export function describeSystem(ctx: Context, name: SystemName): SystemStatus {
         state: paused ? 'paused' : 'up',
         detail: `${tuner.runningNow().length} experiment(s) running, ${ctx.rules.current.tuning.length} tuning playbook(s)`,
         playbooks: ctx.rules.current.tuning.length,
+        errors: [...store.mem.tuning.experiments.values()].filter((e) => e.outcome === 'failed').length,
       };
     case 'learner': {
       const l = store.mem.learning;

@@ -137,3 +137,28 @@ describe('in the running service', () => {
     expect(s.status().systems.collector).toMatchObject({ state: 'up', restarts: 1 });
   });
 });
+
+describe('the monitor behind schedule', () => {
+  it('is degraded while one evaluation runs for more than two intervals, and counts the evaluations it skipped', async () => {
+    const dir = tempDir();
+    const p = await createPromedic({ config: { listen: { port: 0, address: '127.0.0.1' }, data_dir: `${dir.path}/data`, rules_dir: `${dir.path}/none` }, env: {}, logger: log });
+    try {
+      await p.start();
+      const ctx = p.service?.ctx;
+      if (!ctx) throw new Error('not started');
+      expect(p.status().systems.monitor).toMatchObject({ state: 'up', errors: 0 });
+      // An evaluation that started 20 s ago and has not finished.
+      ctx.monitor.evaluationStartedAt = Date.now() - 20_000;
+      expect(p.status().systems.monitor).toMatchObject({ state: 'degraded', detail: 'behind schedule: one evaluation has run for 20 s (interval 5 s)' });
+      ctx.monitor.evaluationStartedAt = null;
+      // Evaluations asked for while one still runs are skipped and counted.
+      const slow = ctx.monitor.evaluate(Date.now());
+      void ctx.monitor.evaluate(Date.now());
+      await slow;
+      expect(p.status().systems.monitor.errors).toBe(1);
+    } finally {
+      await p.stop();
+      dir.cleanup();
+    }
+  });
+});

@@ -94,6 +94,9 @@ export class HostMetrics {
     });
   }
 
+  /** Failed collector runs since start. */
+  failures = 0;
+
   /** Collectors failing in the last cycle. */
   get failingCollectors(): string[] {
     return [...this.failing].sort();
@@ -199,11 +202,14 @@ export class HostMetrics {
       if (o.ok) {
         if (this.failing.delete(name)) this.log.info({ collector: name }, 'collector recovered');
         families.push(...o.families);
-      } else if (!this.failing.has(name)) {
-        this.failing.add(name);
-        this.log.warn({ collector: name, err: o.error }, 'collector failed; its metrics are left out until it recovers');
       } else {
-        this.log.debug({ collector: name, err: o.error }, 'collector still failing');
+        this.failures++;
+        if (!this.failing.has(name)) {
+          this.failing.add(name);
+          this.log.warn({ collector: name, err: o.error }, 'collector failed; its metrics are left out until it recovers');
+        } else {
+          this.log.debug({ collector: name, err: o.error }, 'collector still failing');
+        }
       }
     });
     families.push(compatDuration, compatSuccess);

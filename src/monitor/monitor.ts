@@ -156,10 +156,29 @@ export class Monitor {
 
   /** Evaluates every rule at `now`; transitions are sent (durably recorded) before this resolves. */
   evaluate(now: number): Promise<void> {
-    this.evaluating ??= this.run(now).finally(() => {
+    if (this.evaluating) {
+      // The previous evaluation has not finished: this one is skipped (the monitor is behind).
+      this.skipped++;
+      return this.evaluating;
+    }
+    this.evaluationStartedAt = Date.now();
+    this.evaluating = this.run(now).finally(() => {
       this.evaluating = null;
+      this.evaluationStartedAt = null;
+      this.lastEvaluatedAt = Date.now();
     });
     return this.evaluating;
+  }
+
+  /** Evaluations skipped because the one before had not finished. */
+  skipped = 0;
+  /** When the running evaluation started (ms), or null. */
+  evaluationStartedAt: number | null = null;
+  /** When the last evaluation ended (ms), 0 before the first. */
+  lastEvaluatedAt = 0;
+
+  get intervalMs(): number {
+    return this.o.intervalMs;
   }
 
   private alertLabels(rule: MonitorRule, series: Record<string, string>): Record<string, string> {

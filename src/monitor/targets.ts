@@ -19,6 +19,8 @@ export class TargetScraper {
   private timers: NodeJS.Timeout[] = [];
   private readonly up: Gauge<'target'>;
   private readonly failing = new Set<string>();
+  /** Failed scrapes since start. */
+  failures = 0;
   /** Targets whose last scrape failed. */
   get failingTargets(): string[] {
     return [...this.failing].sort();
@@ -47,6 +49,7 @@ export class TargetScraper {
       this.up.set({ target: target.name }, 0);
       if (!this.failing.has(target.name)) this.log.warn({ target: target.name, url: target.url, err: errorMessage(err) }, 'target scrape failed');
       this.failing.add(target.name);
+      this.failures++;
     }
   }
 

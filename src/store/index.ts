@@ -161,6 +161,8 @@ export class Store {
   private dirty = false;
   /** Set when the last journal write failed (disk full, read-only): the webhook answers 503. */
   lastWriteError: string | null = null;
+  /** Commits the disk refused since start. */
+  writeFailures = 0;
   /** Problems found while opening (a corrupt snapshot moved aside...), for the start-up log. */
   readonly notices: string[] = [];
 
@@ -332,6 +334,7 @@ export class Store {
       this.lastWriteError = null;
     } catch (err) {
       this.lastWriteError = (err as NodeJS.ErrnoException).code ?? errorMessage(err);
+      this.writeFailures++;
       throw err;
     }
     const results = entries.map((e) => this.mem.apply(e));
