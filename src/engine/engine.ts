@@ -14,7 +14,7 @@ import { sleep } from '../actions/types.js';
 import type { Alert } from '../alert.js';
 import { errorMessage } from '../errors.js';
 import type { Mode, Playbook, Step, Strategy } from '../rules/playbook.js';
-import { type TemplateVars, TemplateError } from '../rules/template.js';
+import { type TemplateVars, TemplateError, displayVars, envNames, scrubEnv } from '../rules/template.js';
 import type { Store } from '../store/index.js';
 import type { JournalEntry, RunRecord, StepRecord } from '../store/types.js';
 import type { Escalator } from './escalation.js';
@@ -609,7 +609,7 @@ export class Engine {
         rec.name = `${s.name}/${step.name}`;
         rec.outcome = 'planned';
         try {
-          rec.rendered = (ACTIONS.get(step.type) as { render: (a: unknown, v: TemplateVars) => unknown }).render(step.args, vars);
+          rec.rendered = (ACTIONS.get(step.type) as { render: (a: unknown, v: TemplateVars) => unknown }).render(step.args, displayVars(vars));
         } catch (err) {
           rec.error = errorMessage(err);
         }
@@ -755,15 +755,22 @@ export class Engine {
     const action = ACTIONS.get(step.type);
     if (!action) throw new Error(`unknown action ${step.type}`);
     rec.startedAt = nowIso();
+    // Secrets ({{ env.X }}) are rendered only into what runs; the record shows their names, and
+    // any output or error that echoes one has it replaced by its name.
+    const secrets = envNames([step.args, step.undo?.args]);
+    const scrub = (s: string) => scrubEnv(s, secrets);
+    let real: unknown;
     try {
-      rec.rendered = action.render(step.args, vars);
+      real = action.render(step.args, vars);
+      rec.rendered = action.render(step.args, displayVars(vars));
       if (step.undo) {
         const undoAction = ACTIONS.get(step.undo.type);
-        rec.undo = { type: step.undo.type, name: step.undo.name, args: undoAction?.render(step.undo.args, vars) };
+        const { env: _env, ...plain } = vars;
+        rec.undo = { type: step.undo.type, name: step.undo.name, args: undoAction?.render(step.undo.args, displayVars(vars)), template: step.undo.args, vars: plain };
       }
     } catch (err) {
       rec.outcome = 'failed';
-      rec.error = errorMessage(err);
+      rec.error = scrub(errorMessage(err));
       rec.endedAt = nowIso();
       throw err instanceof TemplateError ? new ActionError(`cannot render step "${step.name}": ${err.message}`, { retryable: false }) : err;
     }
@@ -774,10 +781,10 @@ export class Engine {
       const timer = setTimeout(() => timeout.abort(new ActionError(`step "${step.name}" timed out after ${step.timeoutMs / 1000}s`, { retryable: true })), step.timeoutMs);
       const t0 = performance.now();
       try {
-        const res = await action.run(rec.rendered, { signal: AbortSignal.any([runSignal, timeout.signal]), logger: this.log, prometheusUrl: this.o.prometheusUrl });
+        const res = await action.run(real, { signal: AbortSignal.any([runSignal, timeout.signal]), logger: this.log, prometheusUrl: this.o.prometheusUrl });
         this.m.action.observe({ type: step.type, outcome: 'ok' }, (performance.now() - t0) / 1000);
         rec.outcome = 'ok';
-        rec.output = res.output;
+        rec.output = res.output === undefined ? undefined : scrub(res.output);
         rec.changed = res.changed ?? false;
         if (res.undo && !rec.undo) rec.undo = { type: res.undo.type, name: `undo ${step.name}`, args: res.undo.args };
         rec.endedAt = nowIso();
@@ -785,8 +792,8 @@ export class Engine {
       } catch (caught) {
         this.m.action.observe({ type: step.type, outcome: 'failed' }, (performance.now() - t0) / 1000);
         const err = timeout.signal.aborted && !runSignal.aborted ? timeout.signal.reason : caught;
-        rec.error = errorMessage(err);
-        if (err instanceof ActionError && err.output) rec.output = err.output;
+        rec.error = scrub(errorMessage(err));
+        if (err instanceof ActionError && err.output) rec.output = scrub(err.output);
         const retryable = err instanceof ActionError ? err.retryable : false;
         if (runSignal.aborted || !retryable || attempt >= step.retry.attempts) {
           rec.outcome = 'failed';
@@ -813,16 +820,20 @@ export class Engine {
       const rec: StepRecord = { name: s.undo.name, type: s.undo.type, rendered: s.undo.args, attempts: 0, outcome: 'pending', startedAt: nowIso() };
       out.push(rec);
       const action = ACTIONS.get(s.undo.type);
+      const secrets = envNames(s.undo.template);
+      const scrub = (t: string) => scrubEnv(t, secrets);
       for (let attempt = 1; attempt <= 3; attempt++) {
         rec.attempts = attempt;
         try {
-          const res = await action?.run(s.undo.args, { signal: AbortSignal.timeout(30_000), logger: this.log, prometheusUrl: this.o.prometheusUrl });
+          // A playbook's undo is rendered again here, with the real environment (after a crash too).
+          const args = s.undo.template !== undefined && s.undo.vars && action ? action.render(s.undo.template, { ...s.undo.vars, env: process.env }) : s.undo.args;
+          const res = await action?.run(args, { signal: AbortSignal.timeout(30_000), logger: this.log, prometheusUrl: this.o.prometheusUrl });
           rec.outcome = 'ok';
-          rec.output = res?.output;
+          rec.output = res?.output === undefined ? undefined : scrub(res.output);
           break;
         } catch (err) {
           rec.outcome = 'failed';
-          rec.error = errorMessage(err);
+          rec.error = scrub(errorMessage(err));
           if (!(err instanceof ActionError && err.retryable)) break;
           await sleep(500 * attempt);
         }

@@ -103,3 +103,30 @@ export function templateStrings(value: unknown, path: string[] = []): Array<{ pa
   if (value && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => templateStrings(v, [...path, k]));
   return [];
 }
+
+/**
+ * The same variables with every environment reference shown by name (`<env DEMO_TOKEN>`), for
+ * what is recorded, logged and answered: secrets are rendered only for the action that uses them.
+ */
+export function displayVars(vars: TemplateVars): TemplateVars {
+  const env = new Proxy({} as Record<string, string | undefined>, { get: (_t, k) => (typeof k === 'string' ? `<env ${k}>` : undefined) });
+  return { ...vars, env };
+}
+
+/** The environment variables the templates inside a value refer to. */
+export function envNames(value: unknown): string[] {
+  const names = new Set<string>();
+  for (const t of templateStrings(value)) for (const m of t.text.matchAll(/\{\{\s*env\.([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g)) names.add(m[1] as string);
+  return [...names];
+}
+
+/** Replaces the values of the named environment variables in a text (an error, an output) by their names. */
+export function scrubEnv(text: string, names: readonly string[], env: Record<string, string | undefined> = process.env): string {
+  let out = text;
+  for (const n of names) {
+    const v = env[n];
+    // Very short values would scrub ordinary text; they are not secrets worth the name.
+    if (v && v.length >= 4) out = out.split(v).join(`<env ${n}>`);
+  }
+  return out;
+}

@@ -1,6 +1,7 @@
 /** What the store persists. Plain data only: the engine and API read it, only the store writes it. */
 import type { Firing, LearningStateJSON, Outcome } from '../learning/index.js';
 import type { StoredExperiment, TuningStateJSON } from '../tuning/state.js';
+import type { TemplateVars } from '../rules/template.js';
 
 export interface EpisodeRecord {
   key: string;
@@ -43,8 +44,13 @@ export interface StepRecord {
   error?: string;
   /** Whether this step changed something that has an undo. */
   changed?: boolean;
-  /** The undo step, rendered, to run if a later step or the verification fails (or after a crash). */
-  undo?: { type: string; args: unknown; name: string };
+  /**
+   * The undo step to run if a later step or the verification fails (or after a crash): `args`
+   * rendered with environment references shown by name; a playbook's undo also keeps its
+   * `template` and the alert's template variables (no secrets), so it is rendered again, with
+   * the real environment, when it runs.
+   */
+  undo?: { type: string; args: unknown; name: string; template?: unknown; vars?: Omit<TemplateVars, 'env'> };
 }
 
 export interface RunRecord {
