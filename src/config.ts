@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { ConfigError, errorMessage } from './errors.js';
 import { parseDuration } from './util/duration.js';
-import { lineOf } from './util/yaml.js';
+import { lineOf, toData } from './util/yaml.js';
 import { createAjv, describeSchemaError } from './util/schema.js';
 import schema from '../schema/promedic.config.schema.json' with { type: 'json' };
 
@@ -233,7 +233,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
         }),
       );
     }
-    const data: unknown = yamlDoc.toJS();
+    const parsed = toData(yamlDoc, yamlText);
+    if (!parsed.ok) throw new ConfigError([`${configFile}:${parsed.line}: invalid YAML: ${parsed.message}`]);
+    const data: unknown = parsed.data;
     if (data === null || data === undefined) {
       // An empty file is a valid (empty) configuration.
     } else if (!isPlain(data)) {

@@ -8,7 +8,7 @@ import { parseDocument } from 'yaml';
 import { parseMatcher } from '../rules/matcher.js';
 import { DURATION_PATTERN, parseDuration } from '../util/duration.js';
 import { createAjv, describeSchemaError } from '../util/schema.js';
-import { lineOf } from '../util/yaml.js';
+import { lineOf, toData } from '../util/yaml.js';
 import type { Agg, Expr } from './expr.js';
 
 export interface MonitorRule {
@@ -161,7 +161,12 @@ export function loadMonitors(dir: string, overrides: Record<string, Override> = 
       errors.push(`${file}:${doc.errors[0]?.linePos?.[0]?.line ?? 1}: invalid YAML: ${doc.errors[0]?.message.split('\n')[0]}`);
       continue;
     }
-    const data = doc.toJS() as { monitors?: unknown } | null;
+    const parsed = toData(doc, text);
+    if (!parsed.ok) {
+      errors.push(`${file}:${parsed.line}: invalid YAML: ${parsed.message}`);
+      continue;
+    }
+    const data = parsed.data as { monitors?: unknown } | null;
     const at = (path: Array<string | number>) => `${file}:${lineOf(doc, text, path) ?? 1}`;
     if (!data || !Array.isArray(data.monitors)) {
       errors.push(`${file}:1: expected monitors: [...]`);

@@ -10,7 +10,7 @@ import { ACTIONS } from '../actions/index.js';
 import { isObject } from '../actions/types.js';
 import { parseDuration } from '../util/duration.js';
 import { createAjv, describeSchemaError } from '../util/schema.js';
-import { lineOf } from '../util/yaml.js';
+import { lineOf, toData } from '../util/yaml.js';
 import { CATALOG, type CatalogParams } from './catalog.js';
 import { type Matcher, parseMatcher } from './matcher.js';
 import { type TuningPlaybook, compileTuning } from './tuning.js';
@@ -251,7 +251,9 @@ export function loadPlaybookFile(file: string, display = file): { playbooks: Pla
     return { playbooks: [], tuning: [], errors: doc.errors.map((e) => `${display}:${e.linePos?.[0]?.line ?? 1}: invalid YAML: ${e.message.split('\n')[0]}`) };
   }
   const p = new Problems(display, doc, text);
-  const data = doc.toJS() as unknown;
+  const parsed = toData(doc, text);
+  if (!parsed.ok) return { playbooks: [], tuning: [], errors: [`${display}:${parsed.line}: invalid YAML: ${parsed.message}`] };
+  const data = parsed.data;
   const out: Playbook[] = [];
   const tuning: TuningPlaybook[] = [];
   if (data === null || data === undefined) return { playbooks: [], tuning: [], errors: [] };
