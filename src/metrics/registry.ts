@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from '../version.js';
@@ -27,6 +28,9 @@ export function createRegistry(): Registry {
   // which made it half of a scrape's latency; the same information is in the
   // monitorEventLoopDelay-based nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds.
   registry.removeSingleMetric('nodejs_eventloop_lag_seconds');
+  // prom-client fills the monitorEventLoopDelay gauges from that metric's collect(), so without
+  // it they would stay 0: they are registered again here, read from a histogram of our own.
+  eventLoopDelay(registry);
   new Gauge({
     name: 'promedic_build_info',
     help: 'A metric with a constant 1 value labeled by version and Node.js version of promedic.',
@@ -50,4 +54,46 @@ export function createRegistry(): Registry {
     }).set(rmax);
   }
   return registry;
+}
+
+const LAG_STATS = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'] as const;
+
+/**
+ * nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds over the time since the last
+ * scrape (the histogram is reset at each), as prom-client defines them.
+ */
+function eventLoopDelay(registry: Registry): void {
+  for (const s of LAG_STATS) registry.removeSingleMetric(`nodejs_eventloop_lag_${s}_seconds`);
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  let snapshot: Record<(typeof LAG_STATS)[number], number> | null = null;
+  const take = (): Record<(typeof LAG_STATS)[number], number> => {
+    const empty = h.count === 0;
+    const v = (ns: number) => (empty ? 0 : ns / 1e9);
+    const out = { min: v(h.min), max: v(h.max), mean: v(h.mean), stddev: v(h.stddev), p50: v(h.percentile(50)), p90: v(h.percentile(90)), p99: v(h.percentile(99)) };
+    h.reset();
+    return out;
+  };
+  const help: Record<(typeof LAG_STATS)[number], string> = {
+    min: 'The minimum recorded event loop delay.',
+    max: 'The maximum recorded event loop delay.',
+    mean: 'The mean of the recorded event loop delays.',
+    stddev: 'The standard deviation of the recorded event loop delays.',
+    p50: 'The 50th percentile of the recorded event loop delays.',
+    p90: 'The 90th percentile of the recorded event loop delays.',
+    p99: 'The 99th percentile of the recorded event loop delays.',
+  };
+  for (const s of LAG_STATS) {
+    new Gauge({
+      name: `nodejs_eventloop_lag_${s}_seconds`,
+      help: help[s],
+      registers: [registry],
+      collect() {
+        // The first of the seven collected in a scrape reads (and resets) the histogram.
+        if (s === 'min' || snapshot === null) snapshot = take();
+        this.set(snapshot[s]);
+        if (s === 'p99') snapshot = null;
+      },
+    });
+  }
 }

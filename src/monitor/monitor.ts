@@ -267,7 +267,8 @@ export class Monitor {
         const breach = rule.op === 'above' ? observed > rule.threshold : observed < rule.threshold;
         const st = this.states.get(key);
         if (!st && !breach) continue;
-        const cleared = rule.op === 'above' ? observed < rule.clear : observed > rule.clear;
+        // Resolves at the clear level (the threshold itself without hysteresis: "above: 0" resolves at 0).
+        const cleared = rule.op === 'above' ? observed <= rule.clear : observed >= rule.clear;
         // Labels and annotations only for series that are, or become, pending or firing.
         const labels = st?.labels ?? this.alertLabels(rule, sample.labels);
         const annotations = this.annotate(rule, sample.value, labels, forecast);

@@ -46,6 +46,19 @@ function setup(yaml: string) {
 const gauge = (name: string, value: number, labels: Record<string, string> = {}) => ({ name, samples: [{ labels, value }] });
 
 describe('thresholds', () => {
+  it('without hysteresis resolves at the threshold itself: "above: 0" resolves when the value is back to 0', async () => {
+    const { sent, cycle } = setup(`
+monitors:
+  - alert: Errors
+    expr: { value: { metric: errors_per_second } }
+    above: 0
+`);
+    await cycle(0, [gauge('errors_per_second', 3)]);
+    expect(sent.map((a) => a.status)).toEqual(['firing']);
+    await cycle(1, [gauge('errors_per_second', 0)]);
+    expect(sent.map((a) => a.status)).toEqual(['firing', 'resolved']);
+  });
+
   it('fires after `for` has held, once, with the same Alert shape as Alertmanager\'s', async () => {
     const { monitor, sent, cycle } = setup(`
 monitors:
