@@ -36,6 +36,11 @@ export interface ActionType {
   render(args: unknown, vars: TemplateVars): unknown;
   /** Runs the rendered arguments. Throws ActionError on failure. */
   run(rendered: unknown, ctx: ActionContext): Promise<ActionResult>;
+  /**
+   * The undo, known before running and safe to run whether or not the action ran (it restores
+   * what is there now): recorded before the action runs, so a crash mid-action can be undone.
+   */
+  undoBefore?(rendered: unknown): Promise<ActionResult['undo']>;
 }
 
 export class ActionError extends PromedicError {

@@ -774,6 +774,12 @@ export class Engine {
       rec.endedAt = nowIso();
       throw err instanceof TemplateError ? new ActionError(`cannot render step "${step.name}": ${err.message}`, { retryable: false }) : err;
     }
+    // An action that can tell its undo before it runs (config: the value there now) has it recorded
+    // with the step, so a kill between the change and its result is still undone at restart.
+    if (!rec.undo && action.undoBefore) {
+      const before = await action.undoBefore(real).catch(() => undefined);
+      if (before) rec.undo = { type: before.type, name: `undo ${step.name}`, args: before.args, before: true };
+    }
     await beforeRun?.();
     for (let attempt = 1; ; attempt++) {
       rec.attempts = attempt;
@@ -786,7 +792,7 @@ export class Engine {
         rec.outcome = 'ok';
         rec.output = res.output === undefined ? undefined : scrub(res.output);
         rec.changed = res.changed ?? false;
-        if (res.undo && !rec.undo) rec.undo = { type: res.undo.type, name: `undo ${step.name}`, args: res.undo.args };
+        if (res.undo && (!rec.undo || rec.undo.before)) rec.undo = { type: res.undo.type, name: `undo ${step.name}`, args: res.undo.args };
         rec.endedAt = nowIso();
         return;
       } catch (caught) {
@@ -861,7 +867,8 @@ export class Engine {
       r.status = 'interrupted';
       r.error = 'promedic stopped while this run was in flight';
       r.endedAt = nowIso();
-      const changed = r.steps.filter((s) => s.outcome === 'ok' && s.undo);
+      // Done steps, and a step cut off mid-way whose undo was known before it ran.
+      const changed = r.steps.filter((s) => s.undo && (s.outcome === 'ok' || (s.outcome === 'pending' && s.undo.before)));
       if (changed.length && !this.paused) {
         r.rollback = await this.rollback(changed, this.log.child({ playbook: r.playbook, runId: r.id }));
         this.m.rollbacks.inc({ playbook: r.playbook });

@@ -48,9 +48,10 @@ export interface StepRecord {
    * The undo step to run if a later step or the verification fails (or after a crash): `args`
    * rendered with environment references shown by name; a playbook's undo also keeps its
    * `template` and the alert's template variables (no secrets), so it is rendered again, with
-   * the real environment, when it runs.
+   * the real environment, when it runs. `before`: computed before the step ran (an action's
+   * undoBefore) and safe to run even if the step never did, so a crash mid-step is undone too.
    */
-  undo?: { type: string; args: unknown; name: string; template?: unknown; vars?: Omit<TemplateVars, 'env'> };
+  undo?: { type: string; args: unknown; name: string; template?: unknown; vars?: Omit<TemplateVars, 'env'>; before?: boolean };
 }
 
 export interface RunRecord {
