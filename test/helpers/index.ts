@@ -232,3 +232,30 @@ export function story(): (ctx: TestContext) => void {
     });
   };
 }
+
+/**
+ * promedic in this process on a loopback port with a temp data dir, its environment ignored
+ * and its log silent unless a logger is given; `close()` stops it and removes the dir.
+ */
+export async function inProcess(
+  config: import('../../src/config.js').ConfigValues = {},
+  opts: { logger?: import('pino').Logger } = {},
+): Promise<{ p: import('../../src/index.js').Promedic; dir: string; close: () => Promise<void> }> {
+  const { createPromedic } = await import('../../src/index.js');
+  const { pino } = await import('pino');
+  const d = tempDir();
+  const p = await createPromedic({
+    config: { listen: { port: 0, address: '127.0.0.1' }, data_dir: join(d.path, 'data'), rules_dir: join(d.path, 'rules'), monitor: { enabled: false }, ...config },
+    env: {},
+    logger: opts.logger ?? pino({ level: 'silent' }),
+  });
+  await p.start();
+  return {
+    p,
+    dir: d.path,
+    close: async () => {
+      await p.stop();
+      d.cleanup();
+    },
+  };
+}

@@ -3,30 +3,19 @@
  * categories and severities, hostile label values) leave promedic's /metrics with as many
  * series as 100 did, and no label value from an alert appears in it.
  */
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Promedic, createPromedic } from '../../src/index.js';
-import { amPayload, rawRequest, tempDir } from '../helpers/index.js';
+import type { Promedic } from '../../src/index.js';
+import { amPayload, inProcess, rawRequest } from '../helpers/index.js';
 
 const TOKEN = 'cardinality-token-0123456789abcdef';
 
 describe('metric cardinality under 10,000 distinct alerts', () => {
-  let dir: { path: string; cleanup: () => void };
   let p: Promedic;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    dir = tempDir();
-    p = await createPromedic({
-      config: { listen: { port: 0, address: '127.0.0.1' }, data_dir: join(dir.path, 'data'), rules_dir: join(dir.path, 'none'), auth: { token: TOKEN }, monitor: { enabled: false } },
-      env: {},
-      logger: pino({ level: 'silent' }),
-    });
-    await p.start();
+    ({ p, close } = await inProcess({ auth: { token: TOKEN } }));
   });
-  afterAll(async () => {
-    await p.stop();
-    dir.cleanup();
-  });
+  afterAll(() => close());
 
   const own = async () =>
     (await rawRequest(`${p.url}/metrics`, {})).body

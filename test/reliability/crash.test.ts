@@ -10,23 +10,12 @@
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createRng } from '../../src/learning/index.js';
 import { amPayload, killAll, rawRequest, startCli, tempDir } from '../helpers/index.js';
 
 const TOKEN = 'crash-storm-token-0123456789';
 const MAX_KILLS = 200;
 const BUDGET_MS = 130_000;
-
-/** A small seeded generator (mulberry32), so a failing sequence of kill moments can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('repeated kill -9', () => {
   const dir = tempDir('promedic-crash-');
@@ -59,7 +48,9 @@ verify: { within: 100ms }
     const env = { PROMEDIC_TOKEN: TOKEN, PROMEDIC_LISTEN_ADDRESS: '127.0.0.1' };
     const data = join(dir.path, 'data');
     const args = ['--data-dir', data, '--rules', join(dir.path, 'rules'), '--collection-interval', '1h'];
-    const random = rng(20261128);
+    // Seeded, so a failing sequence of kill moments can be replayed.
+    const rand = createRng(20261128);
+    const random = () => rand.next();
     const acknowledged = new Set<string>();
     const t0 = Date.now();
     let kills = 0;

@@ -9,15 +9,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { pino } from 'pino';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS } from '../../src/actions/index.js';
 import type { RenderedHttp } from '../../src/actions/http.js';
-import { type Promedic, createPromedic } from '../../src/index.js';
+import type { Promedic } from '../../src/index.js';
 import { loadPlaybookFile } from '../../src/rules/playbook.js';
 import { type TemplateVars, TemplateError } from '../../src/rules/template.js';
-import { rawRequest, tempDir } from '../helpers/index.js';
+import { inProcess, rawRequest, tempDir } from '../helpers/index.js';
 
 const TOKEN = 'fuzz-token-0123456789abcdef';
 const SEED = 20261128;
@@ -43,21 +42,12 @@ function mutate(value: unknown, path: number[], replacement: unknown): unknown {
 }
 
 describe('the webhook, under random and mutated payloads', () => {
-  let dir: { path: string; cleanup: () => void };
   let p: Promedic;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    dir = tempDir();
-    p = await createPromedic({
-      config: { listen: { port: 0, address: '127.0.0.1' }, data_dir: join(dir.path, 'data'), rules_dir: join(dir.path, 'none'), auth: { token: TOKEN }, monitor: { enabled: false } },
-      env: {},
-      logger: pino({ level: 'silent' }),
-    });
-    await p.start();
+    ({ p, close } = await inProcess({ auth: { token: TOKEN } }));
   });
-  afterAll(async () => {
-    await p.stop();
-    dir.cleanup();
-  });
+  afterAll(() => close());
 
   const post = (body: string, type = 'application/json') =>
     rawRequest(`${p.url}/webhook/alertmanager`, { method: 'POST', headers: { 'content-type': type, authorization: `Bearer ${TOKEN}` }, body });

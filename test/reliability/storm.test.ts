@@ -8,10 +8,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Promedic, createPromedic } from '../../src/index.js';
-import { amPayload, parseExposition, rawRequest, tempDir } from '../helpers/index.js';
+import type { Promedic } from '../../src/index.js';
+import { amPayload, inProcess, parseExposition, rawRequest, tempDir } from '../helpers/index.js';
 
 const TOKEN = 'storm-token-0123456789abcdef';
 const ALERTS = 1000;
@@ -20,13 +19,13 @@ const DELIVERIES = 3;
 const RESOLVES = 100;
 
 describe('an alert storm', () => {
-  let dir: { path: string; cleanup: () => void };
+  const rules = tempDir();
   let p: Promedic;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    dir = tempDir();
-    mkdirSync(join(dir.path, 'rules', 'playbooks'), { recursive: true });
+    mkdirSync(join(rules.path, 'playbooks'), { recursive: true });
     writeFileSync(
-      join(dir.path, 'rules', 'playbooks', 'storm.yml'),
+      join(rules.path, 'playbooks', 'storm.yml'),
       `
 name: storm-restart
 match: ['alertname =~ "Storm.*"']
@@ -39,16 +38,11 @@ strategies:
       - http: { method: POST, url: "http://127.0.0.1:9/restart/{{ labels.instance }}" }
 `,
     );
-    p = await createPromedic({
-      config: { listen: { port: 0, address: '127.0.0.1' }, data_dir: join(dir.path, 'data'), rules_dir: join(dir.path, 'rules'), auth: { token: TOKEN }, monitor: { enabled: false } },
-      env: {},
-      logger: pino({ level: 'silent' }),
-    });
-    await p.start();
+    ({ p, close } = await inProcess({ rules_dir: rules.path, auth: { token: TOKEN } }));
   });
   afterAll(async () => {
-    await p.stop();
-    dir.cleanup();
+    await close();
+    rules.cleanup();
   });
 
   it('records every episode once, starts runs exactly as the limits allow, and its API, metrics and store agree', async () => {
