@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Promedic, createPromedic } from '../src/index.js';
-import { ROOT, amPayload, rawRequest, recordingServer, requireBinary, tempDir, waitFor } from './helpers/index.js';
+import { ROOT, amPayload, rawRequest, recordingServer, requireBinary, tempDir, waitFor, workerPlaybook } from './helpers/index.js';
 
 // Under CI=true a missing binary throws here, failing the file: CI must install the package.
 const CHROMIUM = requireBinary('chromium', 'chromium');
@@ -26,20 +26,7 @@ describe.runIf(CHROMIUM)('the status page', () => {
     dir = tempDir();
     app = await recordingServer(() => 200);
     mkdirSync(join(dir.path, 'rules', 'playbooks'), { recursive: true });
-    writeFileSync(
-      join(dir.path, 'rules', 'playbooks', 'worker.yml'),
-      `
-name: restart-worker
-match: ['alertname = "WorkerStuck"']
-target: [alertname, service]
-strategies:
-  - name: restart
-    steps:
-      - name: restart the worker
-        http: { method: POST, url: "${app.url}/restart" }
-verify: { within: 500ms }
-`,
-    );
+    writeFileSync(join(dir.path, 'rules', 'playbooks', 'worker.yml'), workerPlaybook(app.url));
     p = await createPromedic({
       config: { listen: { port: 0, address: '127.0.0.1' }, data_dir: join(dir.path, 'data'), rules_dir: join(dir.path, 'rules'), auth: { token: TOKEN }, monitor: { enabled: false } },
       env: {},

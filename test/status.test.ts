@@ -8,24 +8,14 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Promedic, type Status, createPromedic } from '../src/index.js';
-import { amPayload, rawRequest, recordingServer, runCliAsync, tempDir, waitFor } from './helpers/index.js';
+import { amPayload, rawRequest, recordingServer, runCliAsync, tempDir, waitFor, workerPlaybook } from './helpers/index.js';
 
 const TOKEN = 'status-test-token-0123456789';
 let dir: { path: string; cleanup: () => void };
 let app: Awaited<ReturnType<typeof recordingServer>>;
 let p: Promedic | null = null;
 
-const PLAYBOOK = (url: string) => `
-name: restart-worker
-match: ['alertname = "WorkerStuck"']
-target: [alertname, service]
-strategies:
-  - name: restart
-    steps:
-      - name: restart the worker
-        http: { method: POST, url: "${url}/restart" }
-verify: { within: 500ms }
-`;
+const PLAYBOOK = workerPlaybook;
 
 beforeEach(async () => {
   dir = tempDir();

@@ -310,22 +310,15 @@ export function loadRules(rulesDir: string, files?: string[]): LoadResult {
     const display = relative(process.cwd(), f) || f;
     const r = loadPlaybookFile(f, display.startsWith('..') ? f : display);
     errors.push(...r.errors);
-    for (const t of r.tuning) {
-      const prev = seen.get(t.name);
-      if (prev) errors.push(`${t.source}: name: playbook "${t.name}" is already defined at ${prev}`);
-      else {
-        seen.set(t.name, t.source);
-        tuning.push(t);
-      }
-    }
-    for (const pb of r.playbooks) {
+    // Names are unique across healing and tuning playbooks.
+    const unique = <T extends { name: string; source: string }>(pb: T): boolean => {
       const prev = seen.get(pb.name);
       if (prev) errors.push(`${pb.source}: name: playbook "${pb.name}" is already defined at ${prev}`);
-      else {
-        seen.set(pb.name, pb.source);
-        playbooks.push(pb);
-      }
-    }
+      else seen.set(pb.name, pb.source);
+      return !prev;
+    };
+    tuning.push(...r.tuning.filter(unique));
+    playbooks.push(...r.playbooks.filter(unique));
   }
   for (const pb of playbooks) {
     const target = pb.onChronic?.playbook;

@@ -259,3 +259,18 @@ export async function inProcess(
     },
   };
 }
+
+/** A healing playbook for WorkerStuck that calls POST <appUrl>/restart and, unless the alert resolves within 500 ms, fails its verification. */
+export function workerPlaybook(appUrl: string): string {
+  return `
+name: restart-worker
+match: ['alertname = "WorkerStuck"']
+target: [alertname, service]
+strategies:
+  - name: restart
+    steps:
+      - name: restart the worker
+        http: { method: POST, url: "${appUrl}/restart" }
+verify: { within: 500ms }
+`;
+}
