@@ -357,8 +357,8 @@ strategies:
     await start();
     for (const t of ['2026-01-01T00:00:00Z', '2026-01-01T00:01:00Z', '2026-01-01T00:02:00Z']) {
       await post(amPayload([{ labels: { alertname: 'Flap' }, startsAt: t }]));
-      await waitFor(() => (svc as Service).ctx.engine && runs().every((r) => r.status !== 'running' && r.status !== 'verifying'));
-      await new Promise((r) => setTimeout(r, 50));
+      // idle(): the run is finished and its target released (a finished record alone is not enough).
+      await (svc as Service).ctx.engine.idle();
     }
     expect(app.calls).toHaveLength(2);
     const m = (await get(`${svc?.url}/metrics`)).body;
@@ -394,6 +394,7 @@ strategies:
     await post(amPayload([alert]));
     await post(amPayload([{ ...alert, status: 'resolved' }], 'resolved'));
     await waitFor(() => runs()[0]?.status === 'succeeded');
+    await (svc as Service).ctx.engine.idle();
     await post(amPayload([{ ...alert, startsAt: '2026-01-01T01:00:00Z' }]));
     await post(amPayload([{ labels: { alertname: 'DbDown', service: 'other' }, startsAt: '2026-01-01T01:00:00Z' }]));
     await waitFor(() => app.calls.length === 2);
@@ -500,7 +501,7 @@ playbooks:
     expect(app.calls.filter((c) => c.url !== '/chat')[0]?.url).toBe('/relief'); // emergency playbook first
     expect(JSON.parse(app.calls.find((c) => c.url === '/chat')?.body ?? '{}').text).toMatch(/EMERGENCY .*OutOfMemory/);
     expect((await get(`${svc?.url}/metrics`)).body).toMatch(/^promedic_emergency_active 1$/m);
-    await waitFor(() => runs().every((r) => r.status !== 'running' && r.status !== 'verifying'), 5000);
+    await (svc as Service).ctx.engine.idle();
 
     // A second episode of the same target inside the cooldown: only the emergency playbook runs.
     const second = { labels: { alertname: 'OutOfMemory', severity: 'critical', n: '2' } };
