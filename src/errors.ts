@@ -32,7 +32,10 @@ export class ConfigError extends PromedicError {
   }
 }
 
+/** Longest error message kept (in history, API answers and logs): one that quotes a 1 MB value is cut. */
+export const MESSAGE_LIMIT = 4000;
+
 export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
+  const m = err instanceof Error ? err.message : String(err);
+  return m.length > MESSAGE_LIMIT ? `${m.slice(0, MESSAGE_LIMIT)}… (${m.length - MESSAGE_LIMIT} more characters)` : m;
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { isScalar, parseDocument } from 'yaml';
 import { checkTemplate, render, type TemplateVars } from '../rules/template.js';
-import { ActionError, type ActionResult, type ActionType, type Problem, checkKeys, isObject } from './types.js';
+import { ActionError, type ActionResult, type ActionType, type Problem, checkKeys, excerpt, isObject } from './types.js';
 
 interface RenderedConfig {
   file: string;
@@ -80,7 +80,7 @@ async function plan(r: RenderedConfig): Promise<{ out: string; result: ActionRes
     out = doc.toString();
   }
   const result: ActionResult = {
-    output: `${r.key.join('.')}: ${JSON.stringify(old)} -> ${JSON.stringify(r.value)}`,
+    output: excerpt(`${r.key.join('.')}: ${JSON.stringify(old)} -> ${JSON.stringify(r.value)}`),
     changed: true,
     undo: {
       type: 'config',

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { checkTemplate, render, type TemplateVars } from '../rules/template.js';
 import { ActionError, type ActionType, type Problem, checkKeys, excerpt, isObject } from './types.js';
 
@@ -22,6 +23,23 @@ const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
  * rendered template is exactly one argv element or env value, whatever it contains. The
  * child gets its own process group, so a timeout kills it and everything it started.
  */
+/** Linux refuses one argument or environment string longer than this (MAX_ARG_STRLEN, 32 pages). */
+export const MAX_ARG_BYTES = 128 * 1024;
+
+/**
+ * Why a rendered command cannot be handed to the kernel, or null. A C string cannot hold a NUL
+ * byte and execve refuses an over-long one: say which slot, instead of spawn's TypeError or E2BIG.
+ */
+function unpassable(r: RenderedExec): string | null {
+  const slots: Array<[string, string]> = [...r.argv.map((v, i): [string, string] => [`argv[${i}]`, v]), ...Object.entries(r.env).map(([k, v]): [string, string] => [`env.${k}`, `${k}=${v}`])];
+  for (const [slot, v] of slots) {
+    if (v.includes('\0')) return `${slot} contains a NUL byte, which no program can receive; nothing was run`;
+    const n = Buffer.byteLength(v);
+    if (n >= MAX_ARG_BYTES) return `${slot} is ${n} bytes, over the ${MAX_ARG_BYTES}-byte limit of one argument or environment string; nothing was run`;
+  }
+  return null;
+}
+
 export const exec: ActionType = {
   type: 'exec',
   check(args) {
@@ -60,16 +78,24 @@ export const exec: ActionType = {
     const r = rendered as RenderedExec;
     return new Promise((resolve, reject) => {
       if (ctx.signal.aborted) return reject(ctx.signal.reason);
+      const bad = unpassable(r);
+      if (bad) return reject(new ActionError(`exec ${r.argv[0]}: ${bad}`, { retryable: false }));
       const env: Record<string, string> = {};
       for (const k of INHERITED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k] as string;
       Object.assign(env, r.env);
-      const child = spawn(r.argv[0] as string, r.argv.slice(1), {
-        shell: false,
-        detached: true, // own process group, so the whole tree can be killed
-        env,
-        cwd: r.cwd,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      let child: ChildProcessByStdio<null, Readable, Readable>;
+      try {
+        child = spawn(r.argv[0] as string, r.argv.slice(1), {
+          shell: false,
+          detached: true, // own process group, so the whole tree can be killed
+          env,
+          cwd: r.cwd,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      } catch (err) {
+        // Some spawn failures (E2BIG: the arguments together are too long) throw instead of emitting 'error'.
+        return reject(new ActionError(`exec ${r.argv[0]}: ${(err as Error).message}`, { retryable: false, cause: err }));
+      }
       let out = '';
       const collect = (d: Buffer) => {
         if (out.length < 64 * 1024) out += d.toString();

@@ -13,7 +13,12 @@ interface QueryArgs {
 
 /** Escapes a value for a PromQL double-quoted string, so a label value cannot leave its literal. */
 export function promqlString(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  // Other control characters (CR, NUL...) as \xHH, which PromQL's string lexer reads back.
+  return s
+    .replace(/\\/g, '\\\\')
+    .replace(/"/g, '\\"')
+    .replace(/\n/g, '\\n')
+    .replace(/[\x00-\x09\x0b-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /**
@@ -93,16 +98,21 @@ export const query: ActionType = {
     if (!ctx.prometheusUrl) throw new ActionError('query: no Prometheus configured (prometheus.url)', { retryable: false });
     // Keep a path prefix (Prometheus behind a proxy at /prometheus).
     const url = new URL(`${ctx.prometheusUrl.replace(/\/+$/, '')}/api/v1/query`);
-    url.searchParams.set('query', r.expr);
     let body: { status: string; error?: string; data?: { resultType: string; result: Array<{ value?: [number, string] }> } };
     try {
-      const res = await fetch(url, { signal: ctx.signal });
+      // POST (form-encoded), as Grafana does: a query holding a long label value fits no URL.
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ query: r.expr }).toString(),
+        signal: ctx.signal,
+      });
       body = (await res.json()) as typeof body;
     } catch (err) {
       if (ctx.signal.aborted) throw err;
-      throw new ActionError(`query ${r.expr}: ${(err as Error).message}`, { retryable: true });
+      throw new ActionError(`query ${excerpt(r.expr)}: ${(err as Error).message}`, { retryable: true });
     }
-    if (body.status !== 'success') throw new ActionError(`query ${r.expr}: ${body.error ?? 'failed'}`, { retryable: false });
+    if (body.status !== 'success') throw new ActionError(`query ${excerpt(r.expr)}: ${excerpt(body.error ?? 'failed')}`, { retryable: false });
     const values =
       body.data?.resultType === 'scalar'
         ? [Number((body.data.result as unknown as [number, string])[1])]

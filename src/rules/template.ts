@@ -55,7 +55,13 @@ export function render(tpl: string, vars: TemplateVars, encode: (s: string) => s
 /** Renders a header value; CR, LF and NUL are refused so a value cannot add a header. */
 export function renderHeader(tpl: string, vars: TemplateVars): string {
   const v = render(tpl, vars);
-  if (/[\r\n\0]/.test(v)) throw new TemplateError(`header value from ${JSON.stringify(tpl)} contains a line break`);
+  // CR/LF would start a new header; other control characters and non-ASCII have no agreed meaning
+  // in a header (fetch would send U+00FC as one Latin-1 byte and refuse U+65E5 outright).
+  if (!/^[\t\x20-\x7e]*$/.test(v)) {
+    throw new TemplateError(
+      `header value from ${JSON.stringify(tpl)} contains a line break, a control character or a non-ASCII character, which a header cannot carry (such values belong in the body or the URL)`,
+    );
+  }
   return v;
 }
 
@@ -110,8 +116,19 @@ export function templateStrings(value: unknown, path: string[] = []): Array<{ pa
  */
 export function displayVars(vars: TemplateVars): TemplateVars {
   const env = new Proxy({} as Record<string, string | undefined>, { get: (_t, k) => (typeof k === 'string' ? `<env ${k}>` : undefined) });
-  return { ...vars, env };
+  const short = (o: Record<string, string>) => {
+    if (!Object.values(o).some((v) => v.length > DISPLAY_LIMIT)) return o;
+    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v.length > DISPLAY_LIMIT ? `${v.slice(0, DISPLAY_LIMIT)}…(${v.length} characters)` : v]));
+  };
+  return { ...vars, labels: short(vars.labels), annotations: short(vars.annotations), alert: short(vars.alert), env };
 }
+
+/**
+ * Longest alert value shown whole in a recorded step: a run record shows the start of a longer
+ * one and its length (what ran had all of it), so a 1 MB label does not fill the history once
+ * per slot.
+ */
+export const DISPLAY_LIMIT = 512;
 
 /** The environment variables the templates inside a value refer to. */
 export function envNames(value: unknown): string[] {

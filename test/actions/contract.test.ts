@@ -208,6 +208,94 @@ describe('http', () => {
     const r = await runAction('http', { url: `${app.url}/health` });
     expect(r.ok && r.res.changed).toBe(false);
   });
+
+  describe('redirects', () => {
+    // A server that redirects by path: /to/<status>/<location...>, and records every request.
+    let redir: { url: string; calls: Array<{ method: string; url: string; body: string }>; close: () => Promise<void> };
+    let other: Awaited<ReturnType<typeof recordingServer>>;
+    beforeAll(async () => {
+      other = await recordingServer(() => 200);
+      const { createServer } = await import('node:http');
+      const calls: Array<{ method: string; url: string; body: string }> = [];
+      const server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => {
+          calls.push({ method: req.method ?? '', url: req.url ?? '', body });
+          const m = /^\/to\/(\d{3})\/(.*)$/.exec(req.url ?? '');
+          if (m) {
+            res.writeHead(Number(m[1]), { location: decodeURIComponent(m[2] as string) });
+            res.end();
+          } else res.end('landed');
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      redir = { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, calls, close: () => new Promise<void>((r) => server.close(() => r())) };
+    });
+    afterAll(async () => {
+      await redir.close();
+      await other.close();
+    });
+    const to = (status: number, location: string) => `/to/${status}/${encodeURIComponent(location)}`;
+
+    it('are not followed by default: a 3xx is an unexpected, non-retryable status and the Location is not visited', async () => {
+      const before = other.calls.length;
+      const err = await failure('http', { method: 'POST', url: `${redir.url}${to(302, `${other.url}/steal`)}` });
+      expect(err.retryable).toBe(false);
+      expect(err.message).toMatch(/unexpected status 302/);
+      expect(other.calls.length).toBe(before);
+    });
+
+    it('follow_redirects: N follows up to N hops within the same origin, keeping method and body on 307/308', async () => {
+      redir.calls.length = 0;
+      const start = `${redir.url}${to(307, to(308, '/final'))}`;
+      const r = await runAction('http', { method: 'PUT', url: start, body: { v: 1 }, follow_redirects: 2 });
+      expect(r.ok).toBe(true);
+      expect(redir.calls.map((c) => [c.method, c.url.startsWith('/to/') ? 'hop' : c.url, c.body])).toEqual([
+        ['PUT', 'hop', '{"v":1}'],
+        ['PUT', 'hop', '{"v":1}'],
+        ['PUT', '/final', '{"v":1}'],
+      ]);
+    });
+
+    it('a 303 (and a 302 after a POST) continues as a GET without the body, as fetch does', async () => {
+      redir.calls.length = 0;
+      expect((await runAction('http', { method: 'POST', url: `${redir.url}${to(303, '/after')}`, body: 'x', follow_redirects: 1 })).ok).toBe(true);
+      expect((await runAction('http', { method: 'POST', url: `${redir.url}${to(302, '/after2')}`, body: 'x', follow_redirects: 1 })).ok).toBe(true);
+      expect(redir.calls.filter((c) => !c.url.startsWith('/to/')).map((c) => [c.method, c.url, c.body])).toEqual([
+        ['GET', '/after', ''],
+        ['GET', '/after2', ''],
+      ]);
+    });
+
+    it('more hops than allowed fail the step, naming the limit', async () => {
+      const err = await failure('http', { url: `${redir.url}${to(302, to(302, '/final'))}`, follow_redirects: 1 });
+      expect(err.retryable).toBe(false);
+      expect(err.message).toMatch(/more than 1 redirects/);
+    });
+
+    it('never to another origin (another port counts), even when allowed: the step fails and the other host is not called', async () => {
+      const before = other.calls.length;
+      for (const loc of [`${other.url}/steal`, `//127.0.0.1:${new URL(other.url).port}/steal`, 'https://127.0.0.1/x']) {
+        const err = await failure('http', { url: `${redir.url}${to(301, loc)}`, follow_redirects: 5 });
+        expect(err.retryable).toBe(false);
+        expect(err.message).toMatch(/another origin refused/);
+      }
+      expect(other.calls.length).toBe(before);
+    });
+
+    it('check() bounds follow_redirects', () => {
+      for (const v of [-1, 1.5, 11, 'yes', true]) {
+        expect(act('http').check({ url: 'http://127.0.0.1/x', follow_redirects: v }).map((p) => p.path)).toEqual([['follow_redirects']]);
+      }
+      expect(act('http').check({ url: 'http://127.0.0.1/x', follow_redirects: 3 })).toEqual([]);
+    });
+
+    it('an expected 3xx is not followed', async () => {
+      const r = await runAction('http', { url: `${redir.url}${to(302, '/final')}`, follow_redirects: 3, expect_status: 302 });
+      expect(r.ok).toBe(true);
+    });
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -703,7 +791,12 @@ function promqlStrings(expr: string): string[] {
       const lit = expr.slice(n.from, n.to);
       const body = lit.slice(1, -1);
       out.push(
-        lit.startsWith('`') ? body : body.replace(/\\(.)/gs, (_, c: string) => ({ n: '\n', r: '\r', t: '\t' })[c as 'n' | 'r' | 't'] ?? c),
+        // Unescaped as Prometheus' lexer does (Go string escapes: \n, \r, \t, \xHH, \", \\).
+        lit.startsWith('`')
+          ? body
+          : body.replace(/\\(x[0-9a-fA-F]{2}|.)/gs, (_, c: string) =>
+              c.length === 3 ? String.fromCharCode(parseInt(c.slice(1), 16)) : (({ n: '\n', r: '\r', t: '\t' })[c as 'n' | 'r' | 't'] ?? c),
+            ),
       );
     },
   });

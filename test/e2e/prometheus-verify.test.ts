@@ -7,6 +7,7 @@ import { type Server, createServer } from 'node:http';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACTIONS } from '../../src/actions/index.js';
 import { loadConfig } from '../../src/config.js';
 import { type Service, startService } from '../../src/main.js';
 import type { RunRecord } from '../../src/store/types.js';
@@ -123,4 +124,19 @@ verify:
     expect(run.rollback?.map((s) => s.outcome)).toEqual(['ok']);
     expect(calls).toContain('PUT /undo/stubborn');
   }, 30_000);
+
+  it('a query holding hostile label values (NUL, CR/LF, quotes, 200 KB) reaches Prometheus as one string literal (POSTed, escaped)', async () => {
+    const query = ACTIONS.get('query');
+    const ctx = { signal: new AbortController().signal, logger: pino({ level: 'silent' }), prometheusUrl: promUrl };
+    const evil = `billing"} or vector(1) # \u0000\r\n\\ \x7f ü`;
+    for (const v of [evil, evil.repeat(Math.ceil(200_000 / evil.length))]) {
+      const vars = { labels: { service: v }, annotations: {}, alert: {}, run: {}, playbook: {}, env: {} };
+      // No series has that service: the result is empty; had the value escaped, vector(1) would answer.
+      const rendered = query?.render({ expr: 'max(demo_db_errors{service="{{ labels.service }}"})', condition: { empty: true } }, vars);
+      await expect(query?.run(rendered, ctx)).resolves.toBeDefined();
+    }
+    // And the ordinary value is found, through the same POST.
+    const found = query?.render({ expr: 'demo_db_errors{service="{{ labels.service }}"}', condition: { empty: false } }, { labels: { service: 'billing' }, annotations: {}, alert: {}, run: {}, playbook: {}, env: {} });
+    await expect(query?.run(found, ctx)).resolves.toBeDefined();
+  });
 });

@@ -176,10 +176,11 @@ export async function recordingServer(respond: (r: Recorded) => number = () => 2
   const { createServer } = await import('node:http');
   const calls: Recorded[] = [];
   const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
     req.on('end', () => {
-      const rec = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, at: Date.now() };
+      // Decoded once: a multi-byte character may span two chunks.
+      const rec = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString(), at: Date.now() };
       calls.push(rec);
       res.statusCode = respond(rec);
       res.setHeader('content-type', 'application/json');
