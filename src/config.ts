@@ -12,6 +12,7 @@ import { ConfigError, errorMessage } from './errors.js';
 import { parseDuration } from './util/duration.js';
 import { lineOf, toData } from './util/yaml.js';
 import { createAjv, describeSchemaError } from './util/schema.js';
+import { type Scope, checkScope } from './scope.js';
 import schema from '../schema/promedic.config.schema.json' with { type: 'json' };
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -43,6 +44,10 @@ export interface ConfigInput {
   alertmanager: { url?: string };
   history: { max_runs: number; episode_retention: string; max_episodes: number };
   instance?: string;
+  instance_labels: Record<string, string>;
+  /** Which alerts this promedic acts on (src/scope.ts), for playbooks without their own scope. */
+  scope?: Scope;
+  fleet: { enabled: boolean };
   monitor: {
     enabled: boolean;
     defer_to_alertmanager: boolean;
@@ -105,6 +110,8 @@ export const DEFAULTS: ConfigInput = Object.freeze({
   prometheus: {},
   alertmanager: {},
   history: { max_runs: 1000, episode_retention: '24h', max_episodes: 20_000 },
+  instance_labels: {},
+  fleet: { enabled: false },
   monitor: { enabled: true, defer_to_alertmanager: false, overrides: {} },
   targets: [],
   emergency: { severities: ['critical'] },
@@ -112,7 +119,7 @@ export const DEFAULTS: ConfigInput = Object.freeze({
 }) as ConfigInput;
 
 /** Environment variables and the config path each sets. Anything else named PROMEDIC_* is an error (a typo). */
-export const ENV_VARS: Record<string, { path: string; numeric?: boolean }> = {
+export const ENV_VARS: Record<string, { path: string; numeric?: boolean; boolean?: boolean }> = {
   PROMEDIC_LISTEN_ADDRESS: { path: 'listen.address' },
   PROMEDIC_PORT: { path: 'listen.port', numeric: true },
   PROMEDIC_DATA_DIR: { path: 'data_dir' },
@@ -124,6 +131,8 @@ export const ENV_VARS: Record<string, { path: string; numeric?: boolean }> = {
   PROMEDIC_PROMETHEUS_URL: { path: 'prometheus.url' },
   PROMEDIC_MODE: { path: 'automation.mode' },
   PROMEDIC_ALERTMANAGER_URL: { path: 'alertmanager.url' },
+  PROMEDIC_INSTANCE: { path: 'instance' },
+  PROMEDIC_FLEET: { path: 'fleet.enabled', boolean: true },
 };
 /** Read by the CLI, not a config value. */
 const ENV_META = new Set(['PROMEDIC_CONFIG']);
@@ -191,9 +200,10 @@ function setPath(obj: Plain, path: string, value: unknown): void {
   cur[keys[keys.length - 1] as string] = value;
 }
 
-function coerce(raw: string, numeric: boolean | undefined): unknown {
+function coerce(raw: string, numeric: boolean | undefined, boolean?: boolean): unknown {
   // Leave non-numeric text as a string so the schema reports "must be integer" with its source.
   if (numeric && /^-?[0-9]+$/.test(raw.trim())) return Number(raw.trim());
+  if (boolean && /^(true|false)$/i.test(raw.trim())) return raw.trim().toLowerCase() === 'true';
   return raw;
 }
 
@@ -258,7 +268,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       }
       continue;
     }
-    setPath(merged, spec.path, coerce(raw, spec.numeric));
+    setPath(merged, spec.path, coerce(raw, spec.numeric, spec.boolean));
     sources[spec.path] = `env ${name}`;
   }
 
@@ -296,6 +306,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (problems.length > 0) throw new ConfigError(problems);
 
   const input = merged as unknown as ConfigInput;
+  const scopeProblems = checkScope(input.scope, { instance: '', labels: input.instance_labels });
+  if (scopeProblems.length) throw new ConfigError(scopeProblems.map((m) => `${sources['scope'] ?? sources[Object.keys(sources).find((k) => k.startsWith('scope.')) ?? ''] ?? 'config'}: ${m}`));
   input.data_dir = resolve(cwd, input.data_dir);
   input.rules_dir = resolve(cwd, input.rules_dir);
   if (input.collection.textfile.directory) input.collection.textfile.directory = resolve(cwd, input.collection.textfile.directory);

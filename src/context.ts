@@ -1,3 +1,4 @@
+import type { Identity } from './scope.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from './config.js';
@@ -26,6 +27,8 @@ export interface Context {
   readonly targets: TargetScraper;
   /** The parts as systems: start/stop order, supervision, each part's status. */
   readonly systems: Systems;
+  /** This promedic's identity in a fleet (instance, labels); the instance is final once listening. */
+  readonly identity: Identity;
   /** When this process started the service (ms). */
   readonly startedAt: number;
   readonly now: () => number;

@@ -2,6 +2,7 @@
  * Composition root: builds the context, starts the parts in dependency order, and stops
  * them in reverse. No part reaches for another except through the context.
  */
+import { type Identity, fleetProblems } from './scope.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -83,6 +84,10 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   if (config.engine.paused && !store.mem.paused) await store.commit([{ op: 'paused', v: true }]);
 
   const rules = new RuleManager(config.rules_dir, logger, registry, config.monitor.overrides);
+  // Who this promedic is in a fleet; the port is known once bound (below).
+  const identity: Identity = { instance: config.instance ?? `${hostname()}:${config.listen.port}`, labels: config.instance_labels };
+  const scope = { identity, global: config.scope };
+  rules.check = (r) => fleetProblems(r.playbooks, { identity, scope: config.scope, fleet: config.fleet.enabled });
   const ruleErrors = rules.reload();
   if (ruleErrors.length) {
     // At start there are no previous rules to keep: refuse to run with a broken rules dir.
@@ -110,12 +115,13 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     // The coordination exists by the time a run starts (it is built below, before anything listens).
     beforeHealing: (pb, labels) => coordination?.beforeHealing(pb, labels) ?? Promise.resolve(),
     events,
+    scope,
   });
-  const intake = new Intake(store, engine, () => rules.current, logger, registry);
+  const intake = new Intake(store, engine, () => rules.current, logger, registry, scope);
   const monitor = new Monitor({
     rules: config.monitor.enabled ? rules.current.monitors : [],
     // Known once the port is bound; a placeholder until then (no cycle runs before).
-    instance: config.instance ?? `${hostname()}:${config.listen.port}`,
+    instance: identity.instance,
     logger,
     registry,
     intervalMs: config.intervalMs,
@@ -192,7 +198,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     )
     .add({ name: 'learner', start: async () => engine.startLearning(), stop: async () => engine.stopLearning(), status: describe('learner') }, config.learning.enabled);
 
-  const ctx: Context = { config, logger, registry, store, host, rules, engine, tuner, intake, monitor, targets, systems, startedAt: Date.now(), now: Date.now };
+  const ctx: Context = { config, logger, registry, store, host, rules, engine, tuner, intake, monitor, targets, systems, identity, startedAt: Date.now(), now: Date.now };
   let stopping = false;
   const track = createInstrument(ctx);
   // Ready: listening, not stopping, the first collection cycle done (when collecting), the store writable.
@@ -220,7 +226,10 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     throw err;
   }
   const bound = server.address() as AddressInfo;
-  if (!config.instance) monitor.instance = `${hostname()}:${bound.port}`;
+  if (!config.instance) {
+    identity.instance = `${hostname()}:${bound.port}`;
+    monitor.instance = identity.instance;
+  }
   const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   try {
     await systems.startAll();

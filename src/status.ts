@@ -3,6 +3,7 @@
  * Served by GET /api/v1/status, printed by `promedic status`, drawn by the status page at /,
  * and returned by the library's `status()`. Plain data, built on demand from the live parts.
  */
+import type { Scope } from './scope.js';
 import type { Context } from './context.js';
 import type { RunRecord } from './store/types.js';
 import type { StoredExperiment } from './tuning/state.js';
@@ -56,9 +57,13 @@ export interface Status {
     tuner: SystemStatus;
     learner: SystemStatus;
   };
+  /** Who this promedic is in a fleet, and which alerts it acts on (src/scope.ts). */
+  instance: { name: string; labels: Record<string, string>; scope: Scope | null; fleet: boolean };
   alerts: {
     firing: Array<{ alertname: string; labels: Record<string, string>; severity: string; source: string; since: string }>;
     pending: Array<{ alertname: string; labels: Record<string, string>; since: string }>;
+    /** Firing alerts about other hosts (outside the scope), recorded and left alone. */
+    out_of_scope: number;
   };
   runs: { in_flight: RunSummary[]; recent: RunSummary[] };
   suspended: Array<{ playbook: string; target: string; until: string; reason: string }>;
@@ -214,8 +219,9 @@ export function buildStatus(ctx: Context, recent = 10): Status {
   const enforcing = [...ctx.rules.current.playbooks, ...ctx.rules.current.tuning].filter((pb) => effectiveMode(pb.mode, config) === 'enforce').length;
   const systems = ctx.systems.statuses() as Status['systems'];
 
-  const firing = [...store.mem.episodes.values()]
-    .filter((e) => e.status === 'firing')
+  const firingAll = [...store.mem.episodes.values()].filter((e) => e.status === 'firing');
+  const firing = firingAll
+    .filter((e) => !e.outOfScope)
     .map((e) => ({ alertname: e.alertname, labels: e.labels, severity: e.severity, source: e.source, since: e.firstSeen }));
   const pending = monitor
     .active()
@@ -241,7 +247,8 @@ export function buildStatus(ctx: Context, recent = 10): Status {
       emergency: { active: engine.emergency, alerts: engine.emergencyAlerts },
     },
     systems,
-    alerts: { firing, pending },
+    instance: { name: ctx.identity.instance, labels: ctx.identity.labels, scope: config.scope ?? null, fleet: config.fleet.enabled },
+    alerts: { firing, pending, out_of_scope: firingAll.length - firing.length },
     runs: { in_flight: inFlight.map(summary), recent: runs.slice(-recent).reverse().map(summary) },
     suspended,
     experiments: {

@@ -4,6 +4,7 @@
  * against the alert that fired, fallback to the next strategy, and a durable record of
  * every state change. Alerts arrive through onFiring/onResolved, never inside an HTTP request.
  */
+import { type Identity, type Scope, outOfScope } from '../scope.js';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -51,6 +52,8 @@ export interface EngineOptions {
   beforeHealing?: (playbook: string, labels: Record<string, string>) => Promise<void>;
   /** The event bus shared with the other parts (default: the engine's own). */
   events?: Bus;
+  /** Fleet scope (src/scope.ts): this promedic's identity and the global scope; null: everything in scope. */
+  scope?: { identity: Identity; global?: Scope | undefined } | null;
 }
 
 interface Job {
@@ -357,6 +360,12 @@ export class Engine {
     const playbooks = this.emergency ? [...this.o.playbooks()].sort((a, b) => Number(b.emergency) - Number(a.emergency)) : this.o.playbooks();
     for (const pb of playbooks) {
       if (!explainMatch(pb, alert.labels).matched) continue;
+      const away = this.o.scope ? outOfScope(pb.scope ?? this.o.scope.global, alert.labels, this.o.scope.identity) : null;
+      if (away) {
+        this.m.skipped.inc({ playbook: pb.name, reason: 'out_of_scope' });
+        this.log.info({ playbook: pb.name, episode: alert.episode, reason: 'out_of_scope', detail: away }, 'run skipped');
+        continue;
+      }
       void this.noteFiring(pb, alert);
       this.admit(pb, alert, false);
     }

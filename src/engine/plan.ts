@@ -48,7 +48,7 @@ export function targetKey(pb: Playbook, labels: Record<string, string>): string 
     .join(',')}`;
 }
 
-export type SkipReason = 'paused' | 'suspended' | 'cooldown' | 'rate_limited' | 'duplicate';
+export type SkipReason = 'paused' | 'suspended' | 'cooldown' | 'rate_limited' | 'duplicate' | 'out_of_scope';
 
 export interface GateState {
   now: number;

@@ -10,11 +10,12 @@ import type { Engine } from '../engine/engine.js';
 import { type ClassificationRule, classify } from '../engine/classify.js';
 import { matchingPlaybooks } from '../engine/plan.js';
 import type { Playbook } from '../rules/playbook.js';
+import { type Identity, type Scope, outOfScope } from '../scope.js';
 import type { Store } from '../store/index.js';
 import type { EpisodeRecord, JournalEntry } from '../store/types.js';
 import type { IncomingAlert } from './alertmanager.js';
 
-export type IntakeOutcome = 'new' | 'duplicate' | 'resolved' | 'resolved_unknown';
+export type IntakeOutcome = 'new' | 'duplicate' | 'resolved' | 'resolved_unknown' | 'out_of_scope';
 
 export interface IntakeResult {
   received: number;
@@ -33,6 +34,8 @@ export class Intake {
     private readonly rules: () => { playbooks: Playbook[]; classification: ClassificationRule[] },
     logger: Logger,
     registry: Registry,
+    /** Fleet scope (src/scope.ts): this promedic's identity and the global scope. */
+    private readonly scope: { identity: Identity; global?: Scope | undefined } | null = null,
   ) {
     this.log = logger.child({ component: 'intake' });
     this.counter = new Counter({
@@ -58,11 +61,12 @@ export class Intake {
     const entries: JournalEntry[] = [];
     const fire: Alert[] = [];
     const resolved: string[] = [];
-    const outcomes: Record<IntakeOutcome, number> = { new: 0, duplicate: 0, resolved: 0, resolved_unknown: 0 };
+    const outcomes: Record<IntakeOutcome, number> = { new: 0, duplicate: 0, resolved: 0, resolved_unknown: 0, out_of_scope: 0 };
     // Within one payload the same episode can appear twice (hand-made payloads): track what this batch changed.
     const batch = new Map<string, EpisodeRecord>();
     for (const a of incoming) {
-      const pb = matchingPlaybooks(playbooks, a.labels)[0];
+      const matching = matchingPlaybooks(playbooks, a.labels);
+      const pb = matching[0];
       const { category, severity } = classify(a.labels, { playbookCategory: pb?.category, rules: classification });
       const alert: Alert = { ...a, category, severity };
       const prev = batch.get(a.episode) ?? this.store.mem.episodes.get(a.episode);
@@ -70,10 +74,11 @@ export class Intake {
       let rec: EpisodeRecord;
       if (a.status === 'firing') {
         // A repeat, or a late re-send of an episode that has already resolved: nothing new either way.
-        outcome = prev ? 'duplicate' : 'new';
+        const away = prev ? null : this.outOfScope(matching, a.labels);
+        outcome = prev ? 'duplicate' : away ? 'out_of_scope' : 'new';
         rec = prev
           ? { ...prev, lastSeen: a.receivedAt, deliveries: prev.deliveries + 1, annotations: a.annotations }
-          : this.newEpisode(alert);
+          : { ...this.newEpisode(alert), ...(away ? { outOfScope: away } : {}) };
         if (outcome === 'new') fire.push(alert);
       } else {
         if (!prev) {
@@ -101,11 +106,30 @@ export class Intake {
     } finally {
       for (const k of batch.keys()) if (this.pending.get(k) === commit) this.pending.delete(k);
     }
+    if (outcomes.out_of_scope) this.log.debug({ out_of_scope: outcomes.out_of_scope }, 'alerts outside this promedic\'s scope recorded; nothing acts');
     for (const ep of resolved) this.engine.onResolved(ep);
     for (const a of fire) this.engine.onFiring(a);
     // Debug: at a storm's rate, one info line per delivery would cost more than the delivery.
     if (fire.length || resolved.length) this.log.debug({ new: outcomes.new, resolved: outcomes.resolved, duplicate: outcomes.duplicate }, 'alerts recorded');
     return { received: incoming.length, outcomes };
+  }
+
+  /**
+   * Why a new alert is outside this promedic's scope (src/scope.ts), or null: every playbook it
+   * matches is out of scope, or it matches none and the global scope excludes it. Such an
+   * episode is recorded (with the reason) and reaches no playbook, learning or emergency.
+   */
+  private outOfScope(matching: Playbook[], labels: Record<string, string>): string | null {
+    if (!this.scope) return null;
+    const { identity, global } = this.scope;
+    if (matching.length === 0) return outOfScope(global, labels, identity);
+    let first: string | null = null;
+    for (const pb of matching) {
+      const why = outOfScope(pb.scope ?? global, labels, identity);
+      if (!why) return null;
+      first ??= `${pb.name}: ${why}`;
+    }
+    return first;
   }
 
   private newEpisode(a: Alert): EpisodeRecord {

@@ -59,6 +59,8 @@ export class RuleManager {
   current: Rules = { playbooks: [], tuning: [], classification: [], monitors: [] };
   /** Called after every successful (re)load. */
   onReload: ((rules: Rules) => void) | null = null;
+  /** Further checks against the configuration (fleet scopes); a problem keeps the previous rules, as any other. */
+  check: ((rules: Rules) => string[]) | null = null;
   lastErrors: string[] = [];
   private readonly ok: Gauge;
   private readonly ts: Gauge;
@@ -83,13 +85,15 @@ export class RuleManager {
     const cl = loadClassification(this.rulesDir);
     const mo = loadMonitors(join(this.rulesDir, 'monitors'), this.monitorOverrides);
     const errors = [...pb.errors, ...cl.errors, ...mo.errors];
+    const next: Rules = { playbooks: pb.rules.playbooks, tuning: pb.rules.tuning, classification: cl.rules, monitors: mo.rules };
+    if (!errors.length && this.check) errors.push(...this.check(next));
     if (errors.length) {
       this.ok.set(0);
       this.lastErrors = errors;
       for (const e of errors) this.log.error({ problem: e }, 'invalid rules; keeping the previous rules');
       return errors;
     }
-    this.current = { playbooks: pb.rules.playbooks, tuning: pb.rules.tuning, classification: cl.rules, monitors: mo.rules };
+    this.current = next;
     this.onReload?.(this.current);
     this.lastErrors = [];
     this.ok.set(1);

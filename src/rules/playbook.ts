@@ -3,6 +3,7 @@
  * (schema/playbook.schema.json) plus each action's own checks, compiled into plain values
  * the engine runs. Every problem is reported as `file:line: path: message`.
  */
+import type { Scope } from '../scope.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { type Document, parseDocument } from 'yaml';
@@ -54,6 +55,8 @@ export interface Playbook {
   labelRules: Array<{ name: string; re: RegExp }>;
   /** Labels identifying what is fixed; null: all of the alert's labels (the alert itself). */
   target: string[] | null;
+  /** Which alerts it acts on in a fleet (src/scope.ts); undefined: the global scope. */
+  scope?: Scope;
   cooldownMs: number;
   maxConcurrent: number;
   maxRuns?: { count: number; windowMs: number };
@@ -213,6 +216,7 @@ function compilePlaybook(raw: Raw, base: Array<string | number>, p: Problems, so
     ...(raw.mode ? { mode: raw.mode as Mode } : {}),
     labelRules: Object.entries((raw.labels ?? {}) as Record<string, string>).map(([name, re]) => ({ name, re: new RegExp(`^(?:${re})$`) })),
     target: (raw.target as string[] | undefined) ?? null,
+    ...(raw.scope !== undefined ? { scope: raw.scope as Scope } : {}),
     cooldownMs: parseDuration((raw.cooldown as string | undefined) ?? '5m'),
     maxConcurrent: (raw.max_concurrent as number | undefined) ?? 4,
     ...(mr ? { maxRuns: { count: mr.count, windowMs: parseDuration(mr.window) } } : {}),

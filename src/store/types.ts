@@ -19,6 +19,8 @@ export interface EpisodeRecord {
   resolvedAt?: string;
   /** Deliveries of this episode (the first plus every duplicate). */
   deliveries: number;
+  /** Set when the alert is outside this promedic's fleet scope: why. Nothing acted on it. */
+  outOfScope?: string;
 }
 
 export type RunStatus =
