@@ -4,9 +4,9 @@
  * against the alert that fired, fallback to the next strategy, and a durable record of
  * every state change. Alerts arrive through onFiring/onResolved, never inside an HTTP request.
  */
-import { type Identity, type Scope, outOfScope } from '../scope.js';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { ACTIONS, ActionError } from '../actions/index.js';
@@ -16,6 +16,7 @@ import type { Alert } from '../alert.js';
 import { errorMessage } from '../errors.js';
 import type { Mode, Playbook, Step, Strategy } from '../rules/playbook.js';
 import { type TemplateVars, TemplateError, displayVars, envNames, scrubEnv } from '../rules/template.js';
+import { type Identity, type Scope, outOfScope } from '../scope.js';
 import type { Store } from '../store/index.js';
 import type { JournalEntry, RunRecord, StepRecord } from '../store/types.js';
 import type { Escalator } from './escalation.js';
@@ -93,6 +94,19 @@ function nowIso(): string {
   return new Date().toISOString();
 }
 
+const FILES = new WeakMap<Playbook, string[]>();
+
+/** The files a playbook's `config` steps, undos and on_failure steps write (literal paths, resolved as the action does). */
+function filesWritten(pb: Playbook): string[] {
+  let files = FILES.get(pb);
+  if (!files) {
+    const steps = [...pb.strategies.flatMap((s) => s.steps.flatMap((st) => (st.undo ? [st, st.undo] : [st]))), ...pb.onFailure];
+    files = [...new Set(steps.filter((st) => st.type === 'config').map((st) => resolve(String((st.args as { file: unknown }).file))))];
+    FILES.set(pb, files);
+  }
+  return files;
+}
+
 export class Engine {
   /** The bus the engine emits on (src/events.ts); listeners must not throw. */
   readonly events: Bus;
@@ -102,6 +116,8 @@ export class Engine {
   private readonly queue: Job[] = [];
   private readonly handles = new Map<string, Handle>();
   private readonly busy = new Set<string>();
+  /** Files written by a config step (or its undo) of a run in flight. */
+  private readonly filesHeld = new Set<string>();
   private readonly active = new Map<string, number>();
   private readonly globalStarts: number[] = [];
   private readonly playbookStarts = new Map<string, number[]>();
@@ -432,16 +448,21 @@ export class Engine {
   private pump(): void {
     for (let i = 0; i < this.queue.length && this.handles.size < this.o.maxInFlight; ) {
       const job = this.queue[i] as Job;
-      if ((this.active.get(job.pb.name) ?? 0) >= job.pb.maxConcurrent) {
+      const files = filesWritten(job.pb);
+      // Runs that write one file go one at a time (step, verification, rollback): two at once
+      // would undo in the wrong order and could leave the file changed.
+      if ((this.active.get(job.pb.name) ?? 0) >= job.pb.maxConcurrent || files.some((f) => this.filesHeld.has(f))) {
         i++;
         continue;
       }
       this.queue.splice(i, 1);
       this.active.set(job.pb.name, (this.active.get(job.pb.name) ?? 0) + 1);
+      for (const f of files) this.filesHeld.add(f);
       const p = this.execute(job)
         .catch((err: unknown) => this.log.error({ err, playbook: job.pb.name }, 'run crashed'))
         .finally(() => {
           this.active.set(job.pb.name, (this.active.get(job.pb.name) ?? 1) - 1);
+          for (const f of files) this.filesHeld.delete(f);
           this.busy.delete(job.key);
           this.running.delete(p);
           this.pump();

@@ -1,6 +1,10 @@
-/** A full disk: the webhook answers 503 (Alertmanager retries), nothing runs unrecorded, and it recovers. */
+/**
+ * Store faults: a full disk or a read-only data dir (the webhook answers 503, Alertmanager
+ * retries, nothing runs unrecorded, and it recovers), and a corrupt state file at start (moved
+ * aside and reported, never silently replaced).
+ */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +73,57 @@ describe('a full disk', () => {
     } finally {
       await svc.stop().catch(() => undefined);
       await app.close();
+    }
+  });
+
+  it('a read-only data dir at start: promedic refuses to start, naming the dir (it could record nothing)', async ({ skip }) => {
+    if (!mounted) skip();
+    // Linux will not remount a filesystem read-only while promedic holds its journal open for
+    // writing, so the read-only case is the one at start; the full disk above is the one at run time.
+    const ro = join(dir.path, 'ro');
+    mkdirSync(ro);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,ro', 'tmpfs', ro]).status).toBe(0);
+    try {
+      const config = loadConfig({
+        cwd: dir.path,
+        env: { PROMEDIC_TOKEN: TOKEN, PROMEDIC_LISTEN_ADDRESS: '127.0.0.1' },
+        flags: { port: '0', 'data-dir': ro, rules: join(dir.path, 'rules'), 'log-level': 'silent', 'collection-interval': '1h' },
+      });
+      await expect(startService(config, pino({ level: 'silent' }))).rejects.toThrow(new RegExp(`${ro.replace(/[/.]/g, '\\$&')}.*(EROFS|read-only)`, 's'));
+    } finally {
+      spawnSync('umount', ['-l', ro]);
+    }
+  });
+});
+
+describe('a corrupt state file at start', () => {
+  it('is moved aside (bytes kept) and reported at error level; the service starts with an empty state', async () => {
+    const d = tempDir();
+    const data = join(d.path, 'data');
+    mkdirSync(data, { recursive: true });
+    const garbage = '{"version": 2, "episodes": [ {"key": "torn';
+    writeFileSync(join(data, 'state.json'), garbage);
+    const lines: string[] = [];
+    const config = loadConfig({
+      cwd: d.path,
+      env: { PROMEDIC_TOKEN: TOKEN, PROMEDIC_LISTEN_ADDRESS: '127.0.0.1' },
+      flags: { port: '0', 'data-dir': data, rules: join(d.path, 'rules'), 'log-level': 'info', 'collection-interval': '1h' },
+    });
+    mkdirSync(join(d.path, 'rules'), { recursive: true });
+    const svc = await startService(config, pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }));
+    try {
+      const aside = readdirSync(data).filter((f) => f.startsWith('state.json.corrupt-'));
+      expect(aside).toHaveLength(1);
+      expect(readFileSync(join(data, aside[0] as string), 'utf8')).toBe(garbage);
+      const notice = lines.map((l) => JSON.parse(l) as { level: number; notice?: string }).find((l) => l.notice?.includes('moved aside'));
+      expect(notice?.level).toBe(50);
+      expect(notice?.notice).toContain(aside[0]);
+      expect((await rawRequest(`${svc.url}/-/ready`, {})).status).toBe(200);
+      await svc.stop();
+      expect(existsSync(join(data, 'state.json'))).toBe(true); // a new state, beside the old one
+    } finally {
+      await svc.stop();
+      d.cleanup();
     }
   });
 });

@@ -1,8 +1,8 @@
 /**
  * Hostile values at the extremes, end to end: alerts posted to the webhook whose label value is
  * (a) shell and template syntax, option prefixes, CR/LF, quotes, `..`, right-to-left unicode,
- * (b) the same with a NUL byte in it, and (c) a 1,000,000-character string of all of that (about
- * 1.6 MB of UTF-8), each run through every action type that takes alert data: http (path and
+ * (b) the same with a NUL byte in it, and (c) a 1,000,000-character string of all of that (1.05 MB
+ * of UTF-8), each run through every action type that takes alert data: http (path and
  * query, header, JSON body), exec (argv, env), config, notify and query. (signal and wait take
  * no alert data.) Every value either arrives byte for byte in its one slot, or the step fails
  * with a non-retryable error that names the slot and runs nothing; promedic stays up and its
@@ -222,7 +222,11 @@ describe('hostile label values through the webhook into every action', () => {
     const listed = (JSON.parse(res.body) as { runs: RunRecord[] }).runs;
     expect(listed.length).toBe(31);
     // A run record does not hold the 1 MB value once per slot: the rendered steps shorten it.
-    for (const r of runsFor('big')) expect(JSON.stringify(r).length, r.playbook).toBeLessThan(64 * 1024);
+    const sizes = runsFor('big').map((r) => JSON.stringify(r).length);
+    for (const [i, r] of runsFor('big').entries()) expect(sizes[i], r.playbook).toBeLessThan(64 * 1024);
+    console.log(
+      `hostile: 3 values (${MILD.length} chars; with NUL; ${BIG.length} chars = ${Buffer.byteLength(BIG)} bytes) x 9 slots; largest run record with the 1 MB value: ${Math.max(...sizes)} bytes`,
+    );
     // The verifying runs succeed when the alerts resolve.
     const verifying = allRuns().filter((r) => r.status === 'verifying').map((r) => r.id);
     expect(verifying.length).toBe(7 + 5 + 4 + 7); // mild, nul, big, plain: every run not refused
