@@ -2,8 +2,10 @@
  * The Grafana bundle in grafana/: every dashboard keeps the conventions a shared dashboard
  * needs (a datasource variable used everywhere, units, thresholds, descriptions, no hard-coded
  * instance or job, a valid layout), every panel query is valid PromQL, the provisioning files
- * point at the dashboards; and, with Debian's prometheus, every query runs against a real
- * Prometheus scraping promedic after a few playbook runs.
+ * point at the dashboards; every dashboard narrows promedic's series to the chosen hosts of a
+ * fleet (the `instance` variable) and Automation's Fleet row shows them per host; and, with
+ * Debian's prometheus, every query runs against a real Prometheus scraping two promedic hosts
+ * after a few playbook runs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -54,24 +56,79 @@ function sourceText(dir: string): string {
   return text;
 }
 
-/** Each vector selector of a query: its metric name and the labels it matches on. */
-function selectors(promql: string): Array<{ metric: string; labels: string[] }> {
-  const out: Array<{ metric: string; labels: string[] }> = [];
+interface Matcher {
+  label: string;
+  op: string;
+  value: string;
+}
+
+/**
+ * Each vector selector of a query: its metric name (or, for `{__name__=~"a|b"}`, that matcher's
+ * value), the labels it matches on, and its matchers as written.
+ */
+function selectors(promql: string): Array<{ metric: string; labels: string[]; matchers: Matcher[] }> {
+  const out: Array<{ metric: string; labels: string[]; matchers: Matcher[] }> = [];
   parser.parse(promql).iterate({
     enter(node) {
       if (node.name !== 'VectorSelector') return;
       const id = node.node.getChild('Identifier');
       const labels: string[] = [];
-      const matchers = node.node.getChild('LabelMatchers');
-      for (const m of matchers?.getChildren('UnquotedLabelMatcher') ?? []) {
+      const matchers: Matcher[] = [];
+      for (const m of node.node.getChild('LabelMatchers')?.getChildren('UnquotedLabelMatcher') ?? []) {
         const name = m.getChild('LabelName');
-        if (name) labels.push(promql.slice(name.from, name.to));
+        const op = m.getChild('MatchOp');
+        const str = m.getChild('StringLiteral');
+        if (!name) continue;
+        labels.push(promql.slice(name.from, name.to));
+        if (op && str) matchers.push({ label: promql.slice(name.from, name.to), op: promql.slice(op.from, op.to), value: promql.slice(str.from + 1, str.to - 1) });
       }
-      out.push({ metric: id ? promql.slice(id.from, id.to) : '', labels });
+      const byName = matchers.find((m) => m.label === '__name__')?.value ?? '';
+      out.push({ metric: id ? promql.slice(id.from, id.to) : byName, labels, matchers });
     },
   });
   return out;
 }
+
+/** Whether a selector reads promedic's own series (`promedic_x`, or `{__name__=~"promedic_a|promedic_b"}`). */
+const readsPromedic = (s: { metric: string }) => s.metric !== '' && s.metric.split('|').every((n) => n.startsWith('promedic_'));
+/** The matcher every promedic series of a dashboard carries: the hosts chosen in `$instance`. */
+const onChosenHosts = (s: { matchers: Matcher[] }) => s.matchers.some((m) => m.label === 'instance' && m.op === '=~' && m.value === '$instance');
+
+/** Every aggregation of a query: its operator and its `by` (or `without`) labels. */
+function aggregations(promql: string): Array<{ op: string; modifier: string; labels: string[] }> {
+  const out: Array<{ op: string; modifier: string; labels: string[] }> = [];
+  parser.parse(promql).iterate({
+    enter(node) {
+      if (node.name !== 'AggregateExpr') return;
+      const op = node.node.getChild('AggregateOp');
+      const mod = node.node.getChild('AggregateModifier');
+      const modifier = mod?.firstChild ? promql.slice(mod.firstChild.from, mod.firstChild.to) : '';
+      const labels = (mod?.getChild('GroupingLabels')?.getChildren('LabelName') ?? []).map((l) => promql.slice(l.from, l.to));
+      out.push({ op: op ? promql.slice(op.from, op.to) : '', modifier, labels });
+    },
+  });
+  return out;
+}
+
+/** The comparisons of a query against a number (`x == 1`, `x > 0`), as "== 1", "> 0". */
+function comparisons(promql: string): string[] {
+  const out: string[] = [];
+  const ops = new Set(['Eql', 'Neq', 'Gtr', 'Gte', 'Lss', 'Lte']);
+  parser.parse(promql).iterate({
+    enter(node) {
+      if (node.name !== 'BinaryExpr') return;
+      const kids: Array<{ name: string; text: string }> = [];
+      for (let c = node.node.firstChild; c; c = c.nextSibling) kids.push({ name: c.name, text: promql.slice(c.from, c.to) });
+      const op = kids.find((k) => ops.has(k.name));
+      const last = kids[kids.length - 1];
+      if (op && last?.name === 'NumberDurationLiteral') out.push(`${op.text} ${last.text}`);
+    },
+  });
+  return out;
+}
+
+/** The selector of a `label_values(selector, label)` variable query ('' for other queries). */
+const variableSelector = (q: string) => /^label_values\((.+),\s*[a-zA-Z_]\w*\)$/.exec(q)?.[1] ?? '';
 
 function overlaps(a: GrafanaPanel, b: GrafanaPanel): boolean {
   const p = a.gridPos as NonNullable<GrafanaPanel['gridPos']>;
@@ -82,6 +139,18 @@ function overlaps(a: GrafanaPanel, b: GrafanaPanel): boolean {
 /** Panels laid out together: the top level (rows included), and the inside of each collapsed row. */
 function layers(d: GrafanaDashboard): GrafanaPanel[][] {
   return [d.panels, ...d.panels.filter((p) => p.type === 'row' && p.collapsed).map((r) => r.panels ?? [])];
+}
+
+/** The panels of the Fleet row: below it and above the next row, in reading order. */
+function fleetPanels(d: GrafanaDashboard): GrafanaPanel[] {
+  const rows = d.panels.filter((p) => p.type === 'row').sort((a, b) => (a.gridPos?.y ?? 0) - (b.gridPos?.y ?? 0));
+  const i = rows.findIndex((r) => r.title === 'Fleet');
+  if (i < 0) return [];
+  const from = rows[i]?.gridPos?.y ?? 0;
+  const to = rows[i + 1]?.gridPos?.y ?? Number.POSITIVE_INFINITY;
+  return d.panels
+    .filter((p) => p.type !== 'row' && (p.gridPos?.y ?? -1) > from && (p.gridPos?.y ?? -1) < to)
+    .sort((a, b) => (a.gridPos?.y ?? 0) - (b.gridPos?.y ?? 0) || (a.gridPos?.x ?? 0) - (b.gridPos?.x ?? 0));
 }
 
 function variableQuery(v: { query?: string | { query?: string }; definition?: string }): string {
@@ -219,6 +288,36 @@ describe.each(dashboards)('$name', ({ file, d }) => {
       if (v.multi) expect(v.allValue, `variable ${v.name}`).toBe('.+');
     }
   });
+
+  // Fleet mode: one promedic per host, all scraped by one Prometheus, each named by its target's
+  // `instance` label. A dashboard over promedic's own series picks any set of hosts (All: the
+  // whole fleet added up, as with one host); Host shows one machine at a time.
+  it('has an instance variable, and narrows every promedic_* series to the hosts it picks', () => {
+    const v = variables.find((x) => x.name === 'instance');
+    expect(v, 'no instance variable').toBeDefined();
+    // Refreshed on time range change, so a host that joined the fleet shows up.
+    expect(v).toMatchObject({ type: 'query', refresh: 2, hide: 0 });
+    const panelsReadPromedic = queries.some((q) => selectors(substituteBuiltins(q.expr)).some(readsPromedic));
+    if (panelsReadPromedic) {
+      expect(variableQuery(v as NonNullable<typeof v>)).toBe('label_values(promedic_build_info, instance)');
+      expect(v).toMatchObject({ multi: true, includeAll: true, allValue: '.+' });
+    }
+    const exprs = [
+      ...queries.map((q) => ({ where: `${q.panel} / ${q.refId}`, expr: q.expr })),
+      ...(d.annotations?.list ?? []).flatMap((a) => (a.expr ? [{ where: `annotation ${a.name}`, expr: a.expr }] : [])),
+      ...variables.filter((x) => x.type === 'query' && x.name !== 'instance').map((x) => ({ where: `variable ${x.name}`, expr: variableSelector(variableQuery(x)) })),
+    ];
+    const wrong: string[] = [];
+    let checked = 0;
+    for (const { where, expr } of exprs) {
+      for (const s of selectors(substituteBuiltins(expr)).filter(readsPromedic)) {
+        checked++;
+        if (!onChosenHosts(s)) wrong.push(`${where}: ${s.metric} has no instance=~"$instance" (${JSON.stringify(s.matchers)})`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    if (panelsReadPromedic) expect(checked).toBeGreaterThan(10);
+  });
 });
 
 describe('promedic / Host', () => {
@@ -227,8 +326,15 @@ describe('promedic / Host', () => {
   it('picks the instance from node_uname_info and filters every series by it', () => {
     const v = host.d.templating.list.find((x) => x.name === 'instance');
     expect(v && variableQuery(v)).toBe('label_values(node_uname_info, instance)');
+    // One machine at a time: its panels (CPU count, memory size, busiest core) describe one host.
+    expect(v?.multi ?? false).toBe(false);
+    expect(v?.includeAll ?? false).toBe(false);
     for (const q of panelQueries(host.file)) {
-      for (const s of selectors(substituteBuiltins(q.expr))) expect(s.labels, `${q.panel}: ${s.metric}`).toContain('instance');
+      for (const s of selectors(substituteBuiltins(q.expr))) {
+        expect(s.labels, `${q.panel}: ${s.metric}`).toContain('instance');
+        const m = s.matchers.find((x) => x.label === 'instance');
+        expect(m && ['=', '=~'].includes(m.op) && m.value === '$instance', `${q.panel}: ${s.metric} ${JSON.stringify(m)}`).toBe(true);
+      }
     }
   });
 
@@ -275,6 +381,92 @@ describe('promedic / Automation', () => {
     for (const p of app?.panels ?? []) {
       for (const t of p.targets ?? []) expect(labelMatchers(t.expr ?? '').map((m) => `${m.label}${m.op}${m.value}`), p.title).toContain('service=~$service');
     }
+  });
+
+  describe('Fleet row', () => {
+    const row = automation.d.panels.find((p) => p.type === 'row' && p.title === 'Fleet');
+    const panel = (title: string) => fleetPanels(automation.d).find((p) => p.title === title);
+    const expr = (title: string) => substituteBuiltins(panel(title)?.targets?.[0]?.expr ?? '');
+    /** Every selector of a Fleet query, with its matchers as "label op value". */
+    const matchersOf = (title: string) => selectors(expr(title)).map((s) => ({ metric: s.metric, m: s.matchers.map((x) => `${x.label}${x.op}${x.value}`) }));
+
+    it('is an open row, right after State, holding the four fleet panels', () => {
+      expect(row?.collapsed).toBe(false);
+      const state = automation.d.panels.find((p) => p.type === 'row' && p.title === 'State');
+      const rows = automation.d.panels.filter((p) => p.type === 'row').sort((a, b) => (a.gridPos?.y ?? 0) - (b.gridPos?.y ?? 0));
+      expect(rows.indexOf(row as GrafanaPanel)).toBe(rows.indexOf(state as GrafanaPanel) + 1);
+      expect(fleetPanels(automation.d).map((p) => [p.title, p.type])).toEqual([
+        ['Runs in range by host', 'bargauge'],
+        ['Success ratio by host', 'bargauge'],
+        ['Emergency by host', 'table'],
+        ['Suspended playbooks by host', 'bargauge'],
+      ]);
+    });
+
+    it('gives one entry per host: one instant query, grouped by instance only, legend {{instance}}', () => {
+      for (const p of fleetPanels(automation.d)) {
+        expect(p.targets?.length, p.title).toBe(1);
+        const t = p.targets?.[0];
+        expect(t, p.title).toMatchObject({ instant: true, range: false, legendFormat: '{{instance}}' });
+        const aggs = aggregations(substituteBuiltins(t?.expr ?? ''));
+        expect(aggs.length, p.title).toBeGreaterThan(0);
+        for (const a of aggs) expect(a, p.title).toMatchObject({ modifier: 'by', labels: ['instance'] });
+        // Every series is narrowed to the chosen hosts (and, where it has one, the chosen playbooks).
+        for (const s of selectors(substituteBuiltins(t?.expr ?? ''))) {
+          expect(onChosenHosts(s), `${p.title}: ${s.metric}`).toBe(true);
+          if (s.metric !== 'promedic_emergency_active') expect(s.matchers, `${p.title}: ${s.metric}`).toContainEqual({ label: 'playbook', op: '=~', value: '$playbook' });
+        }
+      }
+    });
+
+    it('counts runs per host over the time range', () => {
+      expect(metricNames(toPromql(expr('Runs in range by host')))).toEqual(['promedic_playbook_runs_total']);
+      expect(aggregations(expr('Runs in range by host')).map((a) => a.op)).toEqual(['sum']);
+      expect(expr('Runs in range by host')).toContain('increase(promedic_playbook_runs_total{');
+      expect(expr('Runs in range by host')).toContain('[1h]'); // $__range
+      // Every outcome counts.
+      expect(matchersOf('Runs in range by host').flatMap((s) => s.m).filter((m) => m.startsWith('outcome'))).toEqual([]);
+      expect(panel('Runs in range by host')?.fieldConfig?.defaults?.unit).toBe('short');
+    });
+
+    it('divides verified runs by every run that acted, per host, as a ratio 0-1', () => {
+      const sel = matchersOf('Success ratio by host');
+      expect(new Set(sel.map((s) => s.metric))).toEqual(new Set(['promedic_playbook_runs_total']));
+      const outcomes = sel.map((s) => s.m.filter((m) => m.startsWith('outcome')));
+      // Numerator, its zero for hosts without a success, denominator: outcome values that
+      // promedic's engine sets (succeeded, failed, cancelled, interrupted, and planned for dry runs).
+      expect(outcomes).toEqual([['outcome=succeeded'], ['outcome!=planned'], ['outcome!=planned']]);
+      const src = readFileSync(join(ROOT, 'src/engine/engine.ts'), 'utf8');
+      expect(src).toContain("outcome: 'planned'");
+      expect(src).toContain("run.status = 'succeeded'");
+      // Hosts without runs in range are left out rather than shown as 0/0.
+      expect(comparisons(expr('Success ratio by host'))).toEqual(['> 0']);
+      expect(panel('Success ratio by host')?.fieldConfig?.defaults).toMatchObject({ unit: 'percentunit', min: 0, max: 1 });
+    });
+
+    it('lists every host with its emergency state, emergency first, and adds up the hosts in emergency', () => {
+      expect(matchersOf('Emergency by host').map((s) => s.metric)).toEqual(['promedic_emergency_active']);
+      // Every host is listed (0 or 1), so the panel shows the fleet even when all is well.
+      expect(comparisons(expr('Emergency by host'))).toEqual([]);
+      expect(expr('Emergency by host')).toMatch(/^sort_desc\(max by \(instance\)/);
+      const p = panel('Emergency by host') as GrafanaPanel & {
+        options?: { footer?: { show?: boolean; reducer?: string[]; countRows?: boolean } };
+        fieldConfig?: { defaults?: { mappings?: Array<{ type: string; options: Record<string, { text: string }> }> } };
+      };
+      expect(p.targets?.[0]).toMatchObject({ format: 'table' });
+      expect(p.options?.footer).toMatchObject({ show: true, reducer: ['sum'], countRows: false });
+      const mapped = p.fieldConfig?.defaults?.mappings?.find((m) => m.type === 'value')?.options ?? {};
+      expect(mapped['0']?.text).toBe('normal');
+      expect(mapped['1']?.text).toBe('EMERGENCY');
+    });
+
+    it('counts the suspended playbooks of each host, 0 for a host with none', () => {
+      const sel = matchersOf('Suspended playbooks by host');
+      expect(sel.map((s) => s.metric)).toEqual(['promedic_playbook_suspended', 'promedic_playbook_suspended']);
+      expect(aggregations(expr('Suspended playbooks by host')).map((a) => a.op)).toEqual(['count', 'count']);
+      expect(comparisons(expr('Suspended playbooks by host'))).toEqual(['> 0']);
+      expect(expr('Suspended playbooks by host')).toMatch(/\bor 0 \* count by \(instance\)/);
+    });
   });
 });
 
@@ -422,27 +614,41 @@ function freePort(): Promise<number> {
   });
 }
 
+/** A series of an instant query's result. */
+interface Sample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
 describe.runIf(bin)('every panel query against a real Prometheus scraping promedic', () => {
   const TOKEN = 'grafana-e2e-token-0123456789abcdef';
   let dir: { path: string; cleanup: () => void };
   let prom: ChildProcess | null = null;
   let promUrl = '';
   let promLog = '';
+  /** The first host of a two-host fleet, the one the single-host checks scrape. */
   let svc: Service;
+  /** The second host: a playbook run and a critical alert (emergency mode), nothing else. */
+  let svcB: Service | null = null;
+  /** Their `instance` labels in Prometheus. */
+  let hostA = '';
+  let hostB = '';
   let scrape = '';
   let demo: ChildProcess | null = null;
 
   const query = async (promql: string) => {
     const r = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
-    return (await r.json()) as { status: string; error?: string; data?: { result?: unknown[] } };
+    return (await r.json()) as { status: string; error?: string; data?: { result?: Sample[] } };
   };
-  const post = (labels: Record<string, string>, startsAt = '2026-01-01T00:00:00Z') =>
-    rawRequest(`${svc.url}/webhook/alertmanager`, {
+  const post = (labels: Record<string, string>, startsAt = '2026-01-01T00:00:00Z', to: Service = svc) =>
+    rawRequest(`${to.url}/webhook/alertmanager`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
       body: JSON.stringify(amPayload([{ labels, startsAt }])),
     });
   const runStatus = (playbook: string) => [...svc.ctx.store.mem.runs.values()].find((r) => r.playbook === playbook)?.status;
+  /** How many runs of a playbook a host has finished with that status. */
+  const finished = (on: Service, playbook: string, status: string) => [...on.ctx.store.mem.runs.values()].filter((r) => r.playbook === playbook && r.status === status).length;
 
   beforeAll(async () => {
     dir = tempDir();
@@ -483,6 +689,18 @@ describe.runIf(bin)('every panel query against a real Prometheus scraping promed
       flags: { port: '0', 'log-level': 'silent', 'collection-interval': '1s' },
     });
     svc = await startService(config, pino({ level: 'silent' }));
+    // The second host of the fleet: the same playbooks, its own data, no monitors.
+    const cwdB = join(dir.path, 'host-b');
+    mkdirSync(join(cwdB, 'rules', 'playbooks'), { recursive: true });
+    copyFileSync(join(dir.path, 'rules', 'playbooks', 'grafana.yml'), join(cwdB, 'rules', 'playbooks', 'grafana.yml'));
+    const configB = loadConfig({
+      cwd: cwdB,
+      env: { PROMEDIC_TOKEN: TOKEN, PROMEDIC_LISTEN_ADDRESS: '127.0.0.1', PROMEDIC_PROMETHEUS_URL: promUrl },
+      flags: { port: '0', 'log-level': 'silent', 'collection-interval': '1s' },
+    });
+    svcB = await startService(configB, pino({ level: 'silent' }));
+    hostA = `127.0.0.1:${svc.address.port}`;
+    hostB = `127.0.0.1:${svcB.address.port}`;
 
     let demoTarget = '';
     if (PROVIDED.has('application')) {
@@ -494,7 +712,7 @@ describe.runIf(bin)('every panel query against a real Prometheus scraping promed
     const cfg = join(dir.path, 'prometheus.yml');
     writeFileSync(
       cfg,
-      `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:${svc.address.port}']\n` +
+      `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['${hostA}', '${hostB}']\n` +
         (demoTarget ? `  - job_name: demo-app\n    static_configs:\n      - targets: ['${demoTarget}']\n        labels: { service: demo-app }\n` : ''),
     );
     prom = spawn(bin as string, [`--config.file=${cfg}`, `--storage.tsdb.path=${join(dir.path, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], {
@@ -505,7 +723,7 @@ describe.runIf(bin)('every panel query against a real Prometheus scraping promed
       waitFor(async () => ((await query(promql)).data?.result?.length ?? 0) > 0, 30_000, what).catch((err: unknown) => {
         throw new Error(`${String(err)}\n${promLog.slice(-2000)}`);
       });
-    await scraped('promedic_build_info', 'Prometheus to scrape promedic');
+    await scraped('count(promedic_build_info) == 2', 'Prometheus to scrape both promedic hosts');
 
     expect((await post({ alertname: 'GrafanaFails', service: 'a' })).status).toBe(202);
     expect((await post({ alertname: 'GrafanaWorks', service: 'b' })).status).toBe(202);
@@ -516,11 +734,30 @@ describe.runIf(bin)('every panel query against a real Prometheus scraping promed
     await scraped('count_over_time(promedic_runs_skipped_total[1m]) >= 2', 'two scrapes after the runs');
     await scraped('count_over_time(promedic_rollbacks_total[1m]) >= 2', 'two scrapes after the rollback');
     if (demoTarget) await scraped('count_over_time(app_config[1m]) >= 2', 'two scrapes of the demo app');
+
+    // The second host: a run that succeeds, and a critical alert that puts it in emergency mode.
+    const b = svcB;
+    expect((await post({ alertname: 'GrafanaWorks', service: 'b', severity: 'critical' }, undefined, b)).status).toBe(202);
+    await waitFor(() => finished(b, 'grafana-works', 'succeeded') === 1, 20_000, 'the run on the second host');
+    await scraped(`count_over_time(promedic_playbook_runs_total{instance="${hostB}"}[1m]) >= 2`, 'two scrapes of the second host after its run');
+    // A counter is born at its first increment, so increase() sees nothing until it moves again:
+    // one more episode each (a failure and a success on the first host, a success on the second).
+    expect((await post({ alertname: 'GrafanaFails', service: 'c' })).status).toBe(202);
+    expect((await post({ alertname: 'GrafanaWorks', service: 'c' })).status).toBe(202);
+    expect((await post({ alertname: 'GrafanaWorks', service: 'c' }, undefined, b)).status).toBe(202);
+    await waitFor(
+      () => finished(svc, 'grafana-fails', 'failed') === 2 && finished(svc, 'grafana-works', 'succeeded') === 2 && finished(b, 'grafana-works', 'succeeded') === 2,
+      20_000,
+      'the second runs on both hosts',
+    );
+    await scraped(`count(sum by (instance) (increase(promedic_playbook_runs_total{outcome="succeeded"}[1m])) > 0) == 2`, 'Prometheus to see a new success on both hosts');
+    await scraped(`increase(promedic_playbook_runs_total{instance="${hostA}",outcome="failed"}[1m]) > 0`, 'Prometheus to see the new failure');
     scrape = await (await fetch(`${svc.url}/metrics`)).text();
   }, 60_000);
 
   afterAll(async () => {
     await svc?.stop();
+    await svcB?.stop();
     if (demo && demo.exitCode === null) {
       const exited = new Promise((r) => demo?.once('exit', r));
       demo.kill('SIGTERM');
@@ -542,10 +779,60 @@ describe.runIf(bin)('every panel query against a real Prometheus scraping promed
       const r = await fetch(`${promUrl}/api/v1/label/${label}/values?match[]=${encodeURIComponent(match)}`);
       return ((await r.json()) as { data: string[] }).data;
     };
-    const instance = `127.0.0.1:${svc.address.port}`;
-    expect(await values('instance', 'node_uname_info')).toEqual([instance]);
-    expect(await values('instance', 'promedic_build_info')).toEqual([instance]);
-    expect(await values('playbook', `promedic_playbook_suspended{instance=~"${instance}"}`)).toEqual(['grafana-fails', 'grafana-works']);
+    const fleet = [hostA, hostB].sort();
+    expect(await values('instance', 'node_uname_info')).toEqual(fleet);
+    expect(await values('instance', 'promedic_build_info')).toEqual(fleet);
+    expect(await values('playbook', `promedic_playbook_suspended{instance=~"${hostA}"}`)).toEqual(['grafana-fails', 'grafana-works']);
+  });
+
+  /** A Fleet panel's query as Grafana sends it: `$instance` as chosen (a regex), the rest as All. */
+  const fleetQuery = (title: string, instance?: string) => {
+    const automation = dashboards.find((x) => x.d.uid === 'promedic-automation') as (typeof dashboards)[number];
+    const expr = fleetPanels(automation.d).find((p) => p.title === title)?.targets?.[0]?.expr ?? '';
+    return toPromql(instance === undefined ? expr : expr.replaceAll('$instance', instance.replace(/[.*+?^${}()|[\]\\]/g, '\\\\$&')));
+  };
+  const byHost = async (promql: string) => {
+    const r = await query(promql);
+    expect(r.status, `${r.error}\n${promql}`).toBe('success');
+    const result = r.data?.result ?? [];
+    return { hosts: result.map((s) => s.metric.instance).sort(), value: (host: string) => Number(result.find((s) => s.metric.instance === host)?.value[1]) };
+  };
+
+  it('shows each host of the fleet once in the Fleet row, and one host when one is chosen', async () => {
+    const fleet = [hostA, hostB].sort();
+    const runs = await byHost(fleetQuery('Runs in range by host'));
+    expect(runs.hosts).toEqual(fleet);
+    for (const h of fleet) expect(runs.value(h), h).toBeGreaterThan(0);
+
+    // The first host failed once and succeeded once since the counters were born; the second only succeeded.
+    const ratio = await byHost(fleetQuery('Success ratio by host'));
+    expect(ratio.hosts).toEqual(fleet);
+    expect(ratio.value(hostA)).toBeGreaterThan(0);
+    expect(ratio.value(hostA)).toBeLessThan(1);
+    expect(ratio.value(hostB)).toBe(1);
+
+    const emergency = await byHost(fleetQuery('Emergency by host'));
+    expect(emergency.hosts).toEqual(fleet);
+    expect(emergency.value(hostA)).toBe(0);
+    expect(emergency.value(hostB)).toBe(1);
+
+    const suspended = await byHost(fleetQuery('Suspended playbooks by host'));
+    expect(suspended.hosts).toEqual(fleet);
+    for (const h of fleet) expect(suspended.value(h), h).toBe(0);
+
+    // One host chosen: the same panels, that host only.
+    for (const title of ['Runs in range by host', 'Success ratio by host', 'Emergency by host', 'Suspended playbooks by host']) {
+      expect((await byHost(fleetQuery(title, hostA))).hosts, title).toEqual([hostA]);
+    }
+    expect((await byHost(fleetQuery('Emergency by host', hostA))).hosts).toEqual([hostA]);
+  });
+
+  it('adds the fleet up when All is chosen: the State row counts both hosts', async () => {
+    const automation = dashboards.find((x) => x.d.uid === 'promedic-automation') as (typeof dashboards)[number];
+    const stat = (title: string) => toPromql(automation.d.panels.find((p) => p.title === title)?.targets?.[0]?.expr ?? '');
+    const one = async (promql: string) => Number((await query(promql)).data?.result?.[0]?.value[1]);
+    expect(await one(stat('Playbooks loaded'))).toBe(4);
+    expect(await one(stat('Emergency mode'))).toBe(1);
   });
 
   it('gets data for every Host panel query', async () => {
