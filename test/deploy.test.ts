@@ -4,14 +4,21 @@
  * promedic check, the real Alertmanager), and the wiring between them is checked by reading the
  * compose file the way Docker would: every mounted path exists, every address one service uses
  * reaches a port another listens on, and promedic and Alertmanager read the same token file.
+ * The fleet profile's second promedic (promedic-2) is part of every check: both hosts run in
+ * fleet mode, Prometheus scrapes each under its identity, and the real Alertmanager fans an
+ * alert out to both, of which only the host it names acts.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { dirname, join, posix, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
-import { ROOT, type Running, amPayload, killAll, requireBinary, runCli, startCli, tempDir, waitFor } from './helpers/index.js';
+import { parse, stringify } from 'yaml';
+import { loadConfig } from '../src/config.js';
+import { loadRules } from '../src/rules/playbook.js';
+import { type Scope, fleetProblems, hostOf, outOfScope } from '../src/scope.js';
+import { ROOT, type Running, amPayload, killAll, recordingServer, requireBinary, runCli, startCli, tempDir, waitFor } from './helpers/index.js';
+import { startPrometheus } from './helpers/stack.js';
 
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
 const PROMETHEUS_CONFIG = join(ROOT, 'deploy/prometheus/prometheus.yml');
@@ -21,6 +28,7 @@ const DEMO_APP_MAIN = 'dist/examples/demo-app/src/main.js';
 
 const promtool = requireBinary('promtool', 'prometheus');
 const amtool = requireBinary('amtool', 'prometheus-alertmanager');
+const prometheusBin = requireBinary('prometheus', 'prometheus');
 const alertmanager = requireBinary('prometheus-alertmanager', 'prometheus-alertmanager');
 const dockerCompose = requireBinary('docker-compose', 'docker-compose');
 
@@ -29,6 +37,8 @@ const dockerCompose = requireBinary('docker-compose', 'docker-compose');
 interface Service {
   image?: string;
   build?: unknown;
+  profiles?: string[];
+  depends_on?: string[] | Record<string, unknown>;
   command?: string[];
   environment?: Record<string, string>;
   volumes?: string[];
@@ -44,9 +54,13 @@ const services = compose.services;
 const promedicConfig = parse(readFileSync(PROMEDIC_CONFIG, 'utf8')) as {
   listen: { port: number };
   rules_dir: string;
+  data_dir: string;
   auth: { token_file: string };
   prometheus: { url: string };
   alertmanager: { url: string };
+  instance: string;
+  fleet: { enabled: boolean };
+  scope: Scope;
 };
 
 function service(name: string): Service {
@@ -54,6 +68,11 @@ function service(name: string): Service {
   if (!s) throw new Error(`docker-compose.yml has no service ${name}`);
   return s;
 }
+
+/** The promedic hosts of the stack: services running the image's default command (promedic start). */
+const PROMEDIC_SERVICES = Object.keys(services).filter((n) => service(n).build && !service(n).command);
+/** A promedic host's identity: its PROMEDIC_INSTANCE, else the config file's `instance`. */
+const identityOf = (name: string): string => service(name).environment?.PROMEDIC_INSTANCE ?? promedicConfig.instance;
 
 interface Mount {
   source: string;
@@ -203,14 +222,68 @@ function run(bin: string, args: string[], env: Record<string, string> = {}): { c
 
 // ---- Prometheus ----
 
+// ---- Prometheus' relabeling, for the few rules the deploy config uses ----
+
+interface Relabel {
+  source_labels?: string[];
+  separator?: string;
+  regex?: string;
+  target_label?: string;
+  replacement?: string;
+  action?: string;
+}
+/** Prometheus' `replace` relabeling (its default action): anchored regex, $1 / ${1} in the replacement, an empty result removes the label. */
+function relabel(labels: Record<string, string>, configs: Relabel[] = []): Record<string, string> {
+  const out = { ...labels };
+  for (const c of configs) {
+    if ((c.action ?? 'replace') !== 'replace') throw new Error(`relabel action ${c.action} is not emulated here`);
+    const value = (c.source_labels ?? []).map((l) => out[l] ?? '').join(c.separator ?? ';');
+    const m = new RegExp(`^(?:${c.regex ?? '(.*)'})$`).exec(value);
+    if (!m || !c.target_label) continue;
+    const result = (c.replacement ?? '$1').replace(/\$\{(\w+)\}|\$(\d+)/g, (_, a?: string, b?: string) => m[Number(a ?? b)] ?? '');
+    if (result === '') delete out[c.target_label];
+    else out[c.target_label] = result;
+  }
+  return out;
+}
+
+interface ScrapeConfig {
+  job_name: string;
+  static_configs?: Array<{ targets: string[]; labels?: Record<string, string> }>;
+  dns_sd_configs?: Array<{ names: string[]; type?: string; port?: number }>;
+  relabel_configs?: Relabel[];
+}
+const prometheusConfig = parse(readFileSync(PROMETHEUS_CONFIG, 'utf8')) as {
+  global: Record<string, string>;
+  rule_files: string[];
+  alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }>; alert_relabel_configs?: Relabel[] };
+  scrape_configs: ScrapeConfig[];
+};
+const scrapeJob = (name: string): ScrapeConfig => {
+  const j = prometheusConfig.scrape_configs.find((c) => c.job_name === name);
+  if (!j) throw new Error(`prometheus.yml has no job ${name}`);
+  return j;
+};
+/** host:port of every DNS name a job looks up (what Docker's DNS must answer for). */
+const dnsTargets = (j: ScrapeConfig): string[] => (j.dns_sd_configs ?? []).flatMap((d) => d.names.map((n) => `${n}:${d.port}`));
+/**
+ * The `instance` of each target of a job, as Prometheus labels it: relabel_configs over the
+ * discovered labels, then instance defaults to the address. A DNS target's address is an IP.
+ */
+function scrapedInstances(j: ScrapeConfig): string[] {
+  const discovered = [
+    ...(j.static_configs ?? []).flatMap((s) => s.targets.map((t) => ({ __address__: t }))),
+    ...(j.dns_sd_configs ?? []).flatMap((d) => d.names.map((n) => ({ __address__: `172.18.0.9:${d.port}`, __meta_dns_name: n }))),
+  ];
+  return discovered.map((labels) => {
+    const l = relabel(labels, j.relabel_configs);
+    return l.instance ?? (l.__address__ as string);
+  });
+}
+
 describe('deploy/prometheus/prometheus.yml', () => {
-  const config = parse(readFileSync(PROMETHEUS_CONFIG, 'utf8')) as {
-    global: Record<string, string>;
-    rule_files: string[];
-    alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }> };
-    scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[]; labels?: Record<string, string> }> }>;
-  };
-  const job = (name: string) => config.scrape_configs.find((j) => j.job_name === name)?.static_configs ?? [];
+  const config = prometheusConfig;
+  const job = (name: string) => scrapeJob(name).static_configs ?? [];
 
   it.runIf(promtool)('passes promtool check config, rules files included', () => {
     const r = run(promtool as string, ['check', 'config', 'deploy/prometheus/prometheus.yml']);
@@ -228,6 +301,70 @@ describe('deploy/prometheus/prometheus.yml', () => {
   it('scrapes promedic, and the demo app with the service label the app rules group by', () => {
     expect(job('promedic')).toEqual([{ targets: ['promedic:9477'] }]);
     expect(job('demo-app')).toEqual([{ targets: ['demo-app:8080'], labels: { service: 'demo-app' } }]);
+  });
+
+  it("scrapes every promedic host under its own identity, so that its host alerts are in its scope; the fleet profile's by DNS", () => {
+    expect([...PROMEDIC_SERVICES].sort()).toEqual(['promedic', 'promedic-2']);
+    expect(scrapedInstances(scrapeJob('promedic')).sort()).toEqual(PROMEDIC_SERVICES.map(identityOf).sort());
+    // Only the profile's host is looked up by DNS: the default stack's is always there.
+    expect(dnsTargets(scrapeJob('promedic'))).toEqual(['promedic-2:9477']);
+    expect(service('promedic-2').profiles).toEqual(['fleet']);
+    // The relabeling leaves the static target alone.
+    expect(relabel({ __address__: 'promedic:9477' }, scrapeJob('promedic').relabel_configs).instance).toBeUndefined();
+  });
+
+  it("names the demo app's host in its alerts, the one whose network it shares, and leaves alerts with an instance alone", () => {
+    const rules = config.alerting.alert_relabel_configs ?? [];
+    const app = relabel({ alertname: 'HighErrorRate', service: 'demo-app', severity: 'warning' }, rules);
+    expect(app.instance).toBe(identityOf(namespaceOf('demo-app')));
+    expect(relabel({ alertname: 'HighCPUUsage', instance: 'promedic-2:9477' }, rules)).toEqual({ alertname: 'HighCPUUsage', instance: 'promedic-2:9477' });
+    expect(relabel({ alertname: 'HighErrorRate', service: 'other' }, rules)).toEqual({ alertname: 'HighErrorRate', service: 'other' });
+  });
+
+  it.runIf(prometheusBin)('sends alerts to Alertmanager relabeled as the emulation above says (the real Prometheus, the deploy alerting section)', async () => {
+    const dir = tempDir('promedic-deploy-prometheus-');
+    const am = await recordingServer(() => 200);
+    let prom: Awaited<ReturnType<typeof startPrometheus>> | null = null;
+    try {
+      writeFileSync(
+        join(dir.path, 'rules.yml'),
+        stringify({
+          groups: [
+            {
+              name: 'deploy-check',
+              rules: [
+                { alert: 'AppCheck', expr: 'vector(1)', labels: { service: 'demo-app' } },
+                { alert: 'HostCheck', expr: 'vector(1)', labels: { instance: 'promedic-2:9477' } },
+                { alert: 'OtherAppCheck', expr: 'vector(1)', labels: { service: 'other' } },
+              ],
+            },
+          ],
+        }),
+      );
+      const cfg = {
+        global: { evaluation_interval: '1s' },
+        rule_files: [join(dir.path, 'rules.yml')],
+        alerting: { ...config.alerting, alertmanagers: [{ static_configs: [{ targets: [new URL(am.url).host] }] }] },
+      };
+      // The first evaluation may come before the Alertmanager is known: resend soon.
+      prom = await startPrometheus(prometheusBin as string, join(dir.path, 'prometheus'), stringify(cfg), ['--rules.alert.resend-delay=1s']);
+      const sent = () =>
+        new Map(
+          am.calls.flatMap((c) => (JSON.parse(c.body) as Array<{ labels: Record<string, string> }>).map((a) => [a.labels.alertname as string, a.labels] as const)),
+        );
+      await waitFor(() => sent().size === 3, 20_000, 'three alerts at the recording Alertmanager').catch((err: Error) => {
+        throw new Error(`${err.message}\n${prom?.output()}`);
+      });
+      const alerts = sent();
+      expect(alerts.get('AppCheck')).toEqual(relabel({ alertname: 'AppCheck', service: 'demo-app' }, config.alerting.alert_relabel_configs));
+      expect(alerts.get('AppCheck')?.instance).toBe('promedic:9477');
+      expect(alerts.get('HostCheck')).toEqual({ alertname: 'HostCheck', instance: 'promedic-2:9477' });
+      expect(alerts.get('OtherAppCheck')).toEqual({ alertname: 'OtherAppCheck', service: 'other' });
+    } finally {
+      await prom?.stop();
+      await am.close();
+      dir.cleanup();
+    }
   });
 
   it('reads the same files in the container as in the repository: config and rule_files mounted in the repository layout', () => {
@@ -292,31 +429,60 @@ describe('deploy/alertmanager/alertmanager.yml', () => {
     );
   });
 
-  it("sends every notification but promedic's escalations to promedic's webhook, resolved ones too, with a bearer token file", () => {
+  it("sends every notification but promedic's escalations to every promedic host's webhook, resolved ones too, with a bearer token file", () => {
     expect(config.receivers.map((r) => r.name).sort()).toEqual([...PROMEDIC_RECEIVERS, 'people'].sort());
-    for (const name of PROMEDIC_RECEIVERS) expect(config.receivers.find((r) => r.name === name)?.webhook_configs).toHaveLength(1);
+    // One webhook per promedic service of docker-compose.yml, the fleet profile's included.
+    const urls = PROMEDIC_SERVICES.map((n) => `http://${n}:${promedicConfig.listen.port}/webhook/alertmanager`);
+    for (const name of PROMEDIC_RECEIVERS) expect(config.receivers.find((r) => r.name === name)?.webhook_configs?.map((w) => w.url)).toEqual(urls);
     for (const w of webhooks) {
-      expect(w).toMatchObject({ url: 'http://promedic:9477/webhook/alertmanager', send_resolved: true, http_config: { authorization: { type: 'Bearer' } } });
+      expect(w).toMatchObject({ send_resolved: true, http_config: { authorization: { type: 'Bearer' } } });
       expect(w.max_alerts).toBeGreaterThan(0);
+      // The same settings for every host: only the address differs.
+      expect({ ...w, url: '' }).toEqual({ ...webhooks[0], url: '' });
     }
   });
 
-  it('is the file Alertmanager reads in the stack, and its token is the file promedic checks', () => {
+  it('calls each promedic host by the name its identity gives, so the host that an alert names is the one that acts', () => {
+    for (const n of PROMEDIC_SERVICES) {
+      expect(hostOf(identityOf(n))).toBe(n);
+      expect(identityOf(n)).toBe(`${n}:${promedicConfig.listen.port}`);
+    }
+  });
+
+  it('is the file Alertmanager reads in the stack, and its token is the file every promedic host checks', () => {
     const args = service('alertmanager').command ?? [];
     expect(origin('alertmanager', flag(args, '--config.file') as string)).toBe(`bind:${ALERTMANAGER_CONFIG}`);
     const promedicToken = origin('promedic', posix.resolve(workdir, promedicConfig.auth.token_file));
     expect(promedicToken).toMatch(/^volume:/);
     for (const file of credentialFiles) expect(origin('alertmanager', file)).toBe(promedicToken);
+    for (const n of PROMEDIC_SERVICES) expect(origin(n, posix.resolve(workdir, promedicConfig.auth.token_file)), n).toBe(promedicToken);
   });
 });
 
 // ---- docker-compose.yml and the Dockerfile ----
 
 describe('docker-compose.yml', () => {
-  it.runIf(dockerCompose)('passes docker-compose config, every variable defaulted', () => {
-    const r = run(dockerCompose as string, ['-f', 'docker-compose.yml', 'config', '-q']);
-    expect(r.stderr).not.toMatch(/WARNING|ERROR/);
-    expect(r.code).toBe(0);
+  it.runIf(dockerCompose)('passes docker-compose config, every variable defaulted, with and without the fleet profile', () => {
+    for (const profile of [[], ['--profile', 'fleet']]) {
+      const r = run(dockerCompose as string, ['-f', 'docker-compose.yml', ...profile, 'config', '-q']);
+      expect(r.stderr, profile.join(' ')).not.toMatch(/WARNING|ERROR/);
+      expect(r.code, profile.join(' ')).toBe(0);
+    }
+  });
+
+  it('starts promedic-2 only with the fleet profile, and nothing of the default stack depends on a profile', () => {
+    const profiled = Object.keys(services).filter((n) => service(n).profiles?.length);
+    expect(profiled).toEqual(['promedic-2']);
+    expect(service('promedic-2').profiles).toEqual(['fleet']);
+    const problems = Object.keys(services)
+      .filter((n) => !profiled.includes(n))
+      .flatMap((n) => {
+        const s = service(n);
+        const deps = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
+        const ns = /^service:(.+)$/.exec(s.network_mode ?? '')?.[1];
+        return [...deps, ...(ns ? [ns] : [])].filter((d) => profiled.includes(d)).map((d) => `${n} needs ${d}`);
+      });
+    expect(problems).toEqual([]);
   });
 
   it('mounts only files and directories that exist in the repository, and declares its named volumes', () => {
@@ -345,11 +511,47 @@ describe('docker-compose.yml', () => {
     expect(unpinned).toEqual([]);
   });
 
-  it('gives promedic its config, the repository rules and a data volume', () => {
-    const env = service('promedic').environment ?? {};
-    expect(origin('promedic', env.PROMEDIC_CONFIG as string)).toBe(`bind:${PROMEDIC_CONFIG}`);
-    expect(origin('promedic', posix.resolve(workdir, promedicConfig.rules_dir))).toBe(`bind:${join(ROOT, 'rules')}`);
-    expect(origin('promedic', '/var/lib/promedic')).toBe('volume:promedic-data/');
+  it('gives each promedic host its config, the repository rules and a data volume of its own', () => {
+    const data = PROMEDIC_SERVICES.map((n) => {
+      const env = service(n).environment ?? {};
+      expect(origin(n, env.PROMEDIC_CONFIG as string), n).toBe(`bind:${PROMEDIC_CONFIG}`);
+      expect(origin(n, posix.resolve(workdir, promedicConfig.rules_dir)), n).toBe(`bind:${join(ROOT, 'rules')}`);
+      expect(promedicConfig.data_dir).toBe('/var/lib/promedic');
+      return origin(n, promedicConfig.data_dir);
+    });
+    expect(data).toEqual(['volume:promedic-data/', 'volume:promedic-2-data/']);
+    // Two promedic hosts have two identities.
+    expect(new Set(PROMEDIC_SERVICES.map(identityOf)).size).toBe(PROMEDIC_SERVICES.length);
+  });
+
+  it('runs each promedic host in fleet mode with a scope that covers every playbook, acting on its own host alone', () => {
+    const dir = tempDir('promedic-deploy-fleet-');
+    try {
+      const tokenFile = join(dir.path, 'token');
+      writeFileSync(tokenFile, 'deploy-fleet-token-0123456789abcdef\n');
+      for (const n of PROMEDIC_SERVICES) {
+        // The service's environment, its paths as they are in the repository (cwd: /app).
+        const env = { ...service(n).environment, PROMEDIC_CONFIG: PROMEDIC_CONFIG, PROMEDIC_TOKEN_FILE: tokenFile };
+        const config = loadConfig({ env, cwd: ROOT });
+        expect(config.fleet.enabled, n).toBe(true);
+        expect(config.scope, n).toEqual({ instance: 'self' });
+        expect(config.instance, n).toBe(identityOf(n));
+        const rules = loadRules(config.rules_dir);
+        expect(rules.errors).toEqual([]);
+        expect(rules.rules.playbooks.length).toBeGreaterThan(0);
+        // What `promedic start` refuses in fleet mode: a host-acting playbook without a scope.
+        const identity = { instance: config.instance as string, labels: config.instance_labels };
+        expect(fleetProblems(rules.rules.playbooks, { identity, scope: config.scope, fleet: config.fleet.enabled }), n).toEqual([]);
+        // Each acts on the alerts about its host, and on no other's.
+        for (const other of PROMEDIC_SERVICES) {
+          const why = outOfScope(config.scope, { alertname: 'HighCPUUsage', instance: identityOf(other) }, identity);
+          if (other === n) expect(why, `${n} on its own alert`).toBeNull();
+          else expect(why, `${n} on ${other}'s alert`).toMatch(/is not this host/);
+        }
+      }
+    } finally {
+      dir.cleanup();
+    }
   });
 
   it('runs Grafana with anonymous viewers and the grafana/ provisioning and dashboards', () => {
@@ -366,6 +568,8 @@ describe('docker-compose.yml', () => {
     expect(playbookUrls.length).toBeGreaterThan(0);
     const problems = [
       ...from('prometheus', valuesOf([prometheus.scrape_configs, prometheus.alerting], 'targets')),
+      // The names Prometheus looks up in Docker's DNS (the fleet profile's host).
+      ...from('prometheus', prometheusConfig.scrape_configs.flatMap(dnsTargets)),
       ...from('alertmanager', valuesOf(alertmanagerConfig.receivers, 'url')),
       ...from('promedic', [promedicConfig.prometheus.url, promedicConfig.alertmanager.url]),
       // The bundled playbooks call the demo app; promedic runs them.
@@ -436,6 +640,8 @@ describe('promedic as the stack runs it', () => {
   const dir = tempDir('promedic-deploy-');
   let tokenFile = '';
   let promedic: Running | null = null;
+  /** Every promedic host of the compose file, the fleet profile's included, as it runs there. */
+  const hosts: Record<string, Running> = {};
 
   /** The secrets-init service's command, run here with the output dir swapped for a temp one. */
   function secretsInit(outDir: string) {
@@ -450,9 +656,14 @@ describe('promedic as the stack runs it', () => {
     const r = secretsInit(secrets);
     expect(r.status, r.stderr).toBe(0);
     tokenFile = join(secrets, 'promedic.token');
-    promedic = await startCli(['--config', PROMEDIC_CONFIG, '--data-dir', join(dir.path, 'data'), '--listen-address', '127.0.0.1'], {
-      env: { PROMEDIC_TOKEN_FILE: tokenFile },
-    });
+    for (const n of PROMEDIC_SERVICES) {
+      // The service's own PROMEDIC_* settings (promedic-2's identity), but the file from the repository.
+      const own = Object.fromEntries(Object.entries(service(n).environment ?? {}).filter(([k]) => k.startsWith('PROMEDIC_') && k !== 'PROMEDIC_CONFIG'));
+      hosts[n] = await startCli(['--config', PROMEDIC_CONFIG, '--data-dir', join(dir.path, `data-${n}`), '--listen-address', '127.0.0.1'], {
+        env: { ...own, PROMEDIC_TOKEN_FILE: tokenFile },
+      });
+    }
+    promedic = hosts.promedic ?? null;
   });
 
   afterAll(async () => {
@@ -487,6 +698,7 @@ describe('promedic as the stack runs it', () => {
     const image = dockerfile.find((i) => i.op === 'HEALTHCHECK')?.args ?? '';
     const imageCheck = JSON.parse(image.replace(/^.*?\bCMD\s+/, '')) as string[];
     const composeCheck = service('promedic').healthcheck?.test ?? [];
+    for (const n of PROMEDIC_SERVICES) expect(service(n).healthcheck, n).toEqual(service('promedic').healthcheck);
     await waitFor(async () => (await fetch(`${(promedic as Running).url}/-/ready`)).status === 200, 20_000, 'promedic /-/ready');
     expect(runHealthcheck(imageCheck, { PROMEDIC_PORT: port })).toBe(0);
     expect(runHealthcheck(composeCheck, { PROMEDIC_PORT: port })).toBe(0);
@@ -504,54 +716,74 @@ describe('promedic as the stack runs it', () => {
     expect(res.status).toBe(401);
   });
 
-  it.runIf(Boolean(alertmanager && amtool))('gets a critical alert from the real Alertmanager running the deploy config, authenticated by the token file', async () => {
-    const url = (promedic as Running).url;
-    // Only the container addresses change: promedic's URL and the token file's path.
-    const text = readFileSync(ALERTMANAGER_CONFIG, 'utf8');
-    expect(text).toContain('http://promedic:9477');
-    let local = text.replaceAll('http://promedic:9477', url);
-    for (const c of credentialFiles) local = local.replaceAll(`credentials_file: ${c}`, `credentials_file: ${tokenFile}`);
-    for (const c of credentialFiles) expect(local).not.toContain(c);
-    const amDir = join(dir.path, 'alertmanager');
-    mkdirSync(amDir);
-    writeFileSync(join(amDir, 'alertmanager.yml'), local);
-    const port = await freePort();
-    let out = '';
-    const child: ChildProcess = spawn(
-      alertmanager as string,
-      [`--config.file=${join(amDir, 'alertmanager.yml')}`, `--storage.path=${amDir}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise((r) => child.once('exit', r));
-    try {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/-/ready`)).status === 200, 20_000, 'alertmanager ready').catch((err: Error) => {
-        throw new Error(`${err.message}\n${out}`);
-      });
-      const add = run(amtool as string, ['alert', 'add', 'PromedicDeployCheck', 'severity=critical', 'service=deploy-check', `--alertmanager.url=http://127.0.0.1:${port}`], {
-        HOME: dir.path,
-      });
-      expect(add.code, add.out).toBe(0);
-      // The critical route has no group_wait: delivery follows at once.
-      const token = readFileSync(tokenFile, 'utf8').trim();
-      const episode = await waitFor(
-        async () => {
-          const res = await fetch(`${url}/api/v1/alerts`, { headers: { authorization: `Bearer ${token}` } });
-          const body = (await res.json()) as { firing_episodes: Array<{ alertname: string; source: string; severity: string }> };
-          return body.firing_episodes.find((e) => e.alertname === 'PromedicDeployCheck');
-        },
-        15_000,
-        'the alert in promedic',
-      ).catch((err: Error) => {
-        throw new Error(`${err.message}\n--- alertmanager ---\n${out}\n--- promedic ---\n${promedic?.output()}`);
-      });
-      expect(episode).toMatchObject({ source: 'alertmanager', severity: 'critical' });
-    } finally {
-      child.kill('SIGTERM');
-      await exited;
-    }
-  });
+  it.runIf(Boolean(alertmanager && amtool))(
+    'fans a critical alert out to every promedic host from the real Alertmanager running the deploy config, authenticated by the token file; only the host it names acts',
+    async () => {
+      // Only the container addresses change: each promedic's URL and the token file's path.
+      const text = readFileSync(ALERTMANAGER_CONFIG, 'utf8');
+      let local = text;
+      for (const n of PROMEDIC_SERVICES) {
+        const address = `http://${n}:${promedicConfig.listen.port}/`;
+        expect(text).toContain(address);
+        local = local.replaceAll(address, `${(hosts[n] as Running).url}/`);
+      }
+      for (const c of credentialFiles) local = local.replaceAll(`credentials_file: ${c}`, `credentials_file: ${tokenFile}`);
+      for (const c of credentialFiles) expect(local).not.toContain(c);
+      const amDir = join(dir.path, 'alertmanager');
+      mkdirSync(amDir);
+      writeFileSync(join(amDir, 'alertmanager.yml'), local);
+      const port = await freePort();
+      let out = '';
+      const child: ChildProcess = spawn(
+        alertmanager as string,
+        [`--config.file=${join(amDir, 'alertmanager.yml')}`, `--storage.path=${amDir}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise((r) => child.once('exit', r));
+      try {
+        await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/-/ready`)).status === 200, 20_000, 'alertmanager ready').catch((err: Error) => {
+          throw new Error(`${err.message}\n${out}`);
+        });
+        // One alert about each host, as Prometheus labels them (instance: the host's identity).
+        for (const n of PROMEDIC_SERVICES) {
+          const add = run(
+            amtool as string,
+            ['alert', 'add', 'PromedicDeployCheck', 'severity=critical', 'service=deploy-check', `instance=${identityOf(n)}`, `--alertmanager.url=http://127.0.0.1:${port}`],
+            { HOME: dir.path },
+          );
+          expect(add.code, add.out).toBe(0);
+        }
+        // The critical route has no group_wait: delivery follows at once.
+        const token = readFileSync(tokenFile, 'utf8').trim();
+        type Episode = { alertname: string; source: string; severity: string; labels: Record<string, string>; outOfScope?: string };
+        for (const n of PROMEDIC_SERVICES) {
+          const host = hosts[n] as Running;
+          const episodes = await waitFor(
+            async () => {
+              const res = await fetch(`${host.url}/api/v1/alerts`, { headers: { authorization: `Bearer ${token}` } });
+              const body = (await res.json()) as { firing_episodes: Episode[] };
+              const found = body.firing_episodes.filter((e) => e.alertname === 'PromedicDeployCheck');
+              return found.length === PROMEDIC_SERVICES.length ? found : null;
+            },
+            15_000,
+            `every host's alert in ${n}`,
+          ).catch((err: Error) => {
+            throw new Error(`${err.message}\n--- alertmanager ---\n${out}\n--- ${n} ---\n${host.output()}`);
+          });
+          for (const e of episodes) {
+            expect(e).toMatchObject({ source: 'alertmanager', severity: 'critical' });
+            if (e.labels.instance === identityOf(n)) expect(e.outOfScope, `${n}: its own host's alert`).toBeUndefined();
+            else expect(e.outOfScope, `${n}: ${e.labels.instance}'s alert`).toMatch(/is not this host/);
+          }
+        }
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  );
 });
 
 describe('the demo app as the stack runs it', () => {
