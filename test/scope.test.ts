@@ -116,4 +116,20 @@ describe('configuration', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/host\.yml:\d+: playbook restart: fleet mode \(fleet\.enabled\) needs a scope/);
   });
+  it('promedic check reports the same (exit 1, file:line), and passes the playbook once it has a scope', () => {
+    const d = tempDir();
+    mkdirSync(join(d.path, 'rules', 'playbooks'), { recursive: true });
+    const file = join(d.path, 'rules', 'playbooks', 'host.yml');
+    writeFileSync(file, HOST_PLAYBOOK);
+    const bad = runCli(['check', join(d.path, 'rules')], { env: { PROMEDIC_FLEET: 'true' } });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/host\.yml:\d+: playbook restart: fleet mode \(fleet\.enabled\) needs a scope/);
+    // Without fleet mode the same playbook is fine.
+    expect(runCli(['check', join(d.path, 'rules')], { env: {} }).code).toBe(0);
+    // A global scope in the config covers it.
+    writeFileSync(join(d.path, 'promedic.yml'), 'fleet: { enabled: true }\nscope: { instance: self }\n');
+    const ok = runCli(['check', '--config', join(d.path, 'promedic.yml'), join(d.path, 'rules')], { env: {} });
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+  });
 });

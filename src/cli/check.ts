@@ -6,6 +6,7 @@ import { statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadClassification } from '../rules/index.js';
 import { loadRules } from '../rules/playbook.js';
+import { type Identity, type Scope, fleetProblems } from '../scope.js';
 
 function expand(paths: string[]): { files: string[]; dirs: string[]; missing: string[] } {
   const files: string[] = [];
@@ -37,11 +38,19 @@ function expand(paths: string[]): { files: string[]; dirs: string[]; missing: st
   return { files, dirs, missing };
 }
 
-export function check(paths: string[], out: (s: string) => void, err: (s: string) => void): number {
+/** The configuration's fleet settings, so check reports what start would refuse. */
+export interface CheckFleet {
+  identity: Identity;
+  scope?: Scope | undefined;
+  fleet: boolean;
+}
+
+export function check(paths: string[], out: (s: string) => void, err: (s: string) => void, fleet?: CheckFleet): number {
   const { files, dirs, missing } = expand(paths);
   const problems = missing.map((m) => `${m}: no such file or directory`);
   const r = loadRules('', files);
   problems.push(...r.errors);
+  if (fleet && !r.errors.length) problems.push(...fleetProblems(r.rules.playbooks, fleet));
   for (const d of dirs) problems.push(...loadClassification(d).errors);
   if (problems.length) {
     for (const p of problems) err(p);

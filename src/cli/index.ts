@@ -4,6 +4,7 @@
  * usage or configuration (one line per problem on stderr, no stack unless --log-level debug).
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type Config, FLAG_PATHS, loadConfig } from '../config.js';
 import { ConfigError, errorMessage } from '../errors.js';
@@ -212,7 +213,10 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'check') {
     const paths = positionals.length > 1 ? positionals.slice(1) : [config.rules_dir];
-    process.exitCode = check(paths, (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`));
+    // The same scope checks as start: a fleet playbook with host steps and no scope, a `self` label this host lacks.
+    const identity = { instance: config.instance ?? `${hostname()}:${config.listen.port}`, labels: config.instance_labels };
+    const fleet = { identity, scope: config.scope, fleet: config.fleet.enabled };
+    process.exitCode = check(paths, (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`), fleet);
     return;
   }
   if (command === 'simulate') {
