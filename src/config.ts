@@ -119,7 +119,7 @@ export const DEFAULTS: ConfigInput = Object.freeze({
 }) as ConfigInput;
 
 /** Environment variables and the config path each sets. Anything else named PROMEDIC_* is an error (a typo). */
-export const ENV_VARS: Record<string, { path: string; numeric?: boolean; boolean?: boolean }> = {
+export const ENV_VARS: Record<string, { path: string; numeric?: boolean; boolean?: boolean; labels?: boolean }> = {
   PROMEDIC_LISTEN_ADDRESS: { path: 'listen.address' },
   PROMEDIC_PORT: { path: 'listen.port', numeric: true },
   PROMEDIC_DATA_DIR: { path: 'data_dir' },
@@ -133,6 +133,8 @@ export const ENV_VARS: Record<string, { path: string; numeric?: boolean; boolean
   PROMEDIC_ALERTMANAGER_URL: { path: 'alertmanager.url' },
   PROMEDIC_INSTANCE: { path: 'instance' },
   PROMEDIC_FLEET: { path: 'fleet.enabled', boolean: true },
+  /** `role=db,region=eu`: a host's static labels where a config file is shared (compose, a DaemonSet). */
+  PROMEDIC_INSTANCE_LABELS: { path: 'instance_labels', labels: true },
 };
 /** Read by the CLI, not a config value. */
 const ENV_META = new Set(['PROMEDIC_CONFIG']);
@@ -200,10 +202,18 @@ function setPath(obj: Plain, path: string, value: unknown): void {
   cur[keys[keys.length - 1] as string] = value;
 }
 
-function coerce(raw: string, numeric: boolean | undefined, boolean?: boolean): unknown {
+function coerce(raw: string, numeric: boolean | undefined, boolean?: boolean, labels?: boolean): unknown {
   // Leave non-numeric text as a string so the schema reports "must be integer" with its source.
   if (numeric && /^-?[0-9]+$/.test(raw.trim())) return Number(raw.trim());
   if (boolean && /^(true|false)$/i.test(raw.trim())) return raw.trim().toLowerCase() === 'true';
+  if (labels) {
+    // name=value pairs separated by commas; anything else stays text, which the schema refuses.
+    const pairs = raw
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
+    if (pairs.every((p) => /^[^=]+=[^=]*$/.test(p))) return Object.fromEntries(pairs.map((p) => p.split('=').map((x) => x.trim()) as [string, string]));
+  }
   return raw;
 }
 
@@ -268,7 +278,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       }
       continue;
     }
-    setPath(merged, spec.path, coerce(raw, spec.numeric, spec.boolean));
+    setPath(merged, spec.path, coerce(raw, spec.numeric, spec.boolean, spec.labels));
     sources[spec.path] = `env ${name}`;
   }
 

@@ -95,6 +95,11 @@ describe('configuration', () => {
     expect(c.instance).toBe('db-1:9477');
     expect(c.fleet.enabled).toBe(true);
     expect(c.scope).toEqual({ instance: 'self', labels: { role: 'self' } });
+    // The labels from the environment, over the file's (a config file shared by several hosts).
+    const e = loadConfig({ cwd: d.path, env: { PROMEDIC_INSTANCE_LABELS: 'role=web, region=eu' } });
+    expect(e.instance_labels).toEqual({ role: 'web', region: 'eu' });
+    expect(() => loadConfig({ cwd: d.path, env: { PROMEDIC_INSTANCE_LABELS: 'role' } })).toThrow(/env PROMEDIC_INSTANCE_LABELS: .*instance_labels/);
+    expect(() => loadConfig({ cwd: d.path, env: { PROMEDIC_INSTANCE_LABELS: 'instance=x' } })).toThrow(/instance_labels/);
   });
 
   it('refuses a global scope with a self label the instance lacks, a bad scope, and instance as a label', () => {
