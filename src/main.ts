@@ -129,7 +129,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     ...(config.monitor.defer_to_alertmanager
       ? {
           deferTo: (labels: Record<string, string>) =>
-            [...store.mem.episodes.values()].some((e) => e.status === 'firing' && e.source === 'alertmanager' && e.alertname === labels.alertname),
+            // Only an alert about this host (in scope): another host's alert of the same name says nothing about this one.
+            [...store.mem.episodes.values()].some((e) => e.status === 'firing' && e.source === 'alertmanager' && !e.outOfScope && e.alertname === labels.alertname),
         }
       : {}),
   });

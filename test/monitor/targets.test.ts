@@ -10,7 +10,7 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { type Service, startService } from '../../src/main.js';
-import { rawRequest, tempDir, waitFor } from '../helpers/index.js';
+import { amPayload, rawRequest, tempDir, waitFor } from '../helpers/index.js';
 
 const TOKEN = 'targets-test-token-0123456789';
 let dir: { path: string; cleanup: () => void } | null = null;
@@ -81,5 +81,47 @@ describe('monitored targets', () => {
       ['HighErrorRate', 'resolved'],
       ['HighLatency', 'resolved'],
     ]);
+  }, 60_000);
+  it("defers to Alertmanager only for alerts about this host: another host's alert of the same name does not silence it", async () => {
+    dir = tempDir();
+    const reg = new Registry();
+    const requests = new Counter({ name: 'http_requests_total', help: 'requests', labelNames: ['route', 'status_code'], registers: [reg] });
+    const traffic = setInterval(() => {
+      requests.inc({ route: '/pay', status_code: '200' }, 60);
+      requests.inc({ route: '/pay', status_code: '503' }, 40);
+    }, 100);
+    app = createServer(async (_req, res) => {
+      res.setHeader('content-type', reg.contentType);
+      res.end(await reg.metrics());
+    });
+    app.on('close', () => clearInterval(traffic));
+    await new Promise<void>((r) => app?.listen(0, '127.0.0.1', () => r()));
+    const appUrl = `http://127.0.0.1:${(app.address() as { port: number }).port}/metrics`;
+    mkdirSync(join(dir.path, 'rules', 'monitors'), { recursive: true });
+    mkdirSync(join(dir.path, 'rules', 'playbooks'), { recursive: true });
+    writeFileSync(join(dir.path, 'rules', 'monitors', 'default.yml'), readFileSync(new URL('../../rules/monitors/default.yml', import.meta.url)));
+    const config = loadConfig({
+      cwd: dir.path,
+      env: { PROMEDIC_TOKEN: TOKEN, PROMEDIC_LISTEN_ADDRESS: '127.0.0.1', PROMEDIC_INSTANCE: '127.0.0.1:9477' },
+      flags: { port: '0', 'log-level': 'silent', 'collection-interval': '500ms', rules: join(dir.path, 'rules') },
+    });
+    config.targets = [{ name: 'checkout', url: appUrl, interval: '500ms' }];
+    config.monitor.overrides = { HighErrorRate: { for: '1s' } };
+    config.monitor.defer_to_alertmanager = true;
+    config.scope = { instance: 'self' };
+    svc = await startService(config, pino({ level: 'silent' }));
+    // Alertmanager reports HighErrorRate on another host: recorded here as out of scope.
+    const res = await rawRequest(`${svc.url}/webhook/alertmanager`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(amPayload([{ labels: { alertname: 'HighErrorRate', instance: 'db-9:9477', service: 'checkout' } }])),
+    });
+    expect(res.status).toBe(202);
+    const episodes = () => [...(svc as Service).ctx.store.mem.episodes.values()].filter((e) => e.alertname === 'HighErrorRate');
+    expect(episodes().map((e) => [e.source, e.outOfScope !== undefined])).toEqual([['alertmanager', true]]);
+    // This host's own HighErrorRate still goes out from the monitor.
+    const own = await waitFor(() => episodes().find((e) => e.source === 'promedic'), 20_000, "the monitor's own HighErrorRate");
+    expect(own.outOfScope).toBeUndefined();
+    expect(own.labels.service).toBe('checkout');
   }, 60_000);
 });
