@@ -25,36 +25,45 @@ afterEach(async () => {
   dir?.cleanup();
 });
 
+/**
+ * A prom-client app on 127.0.0.1 failing 40 % of its requests with a slow tail, scraped as target
+ * `checkout` by a promedic config with the bundled monitors and a 500 ms cycle.
+ */
+async function appAndConfig(env: Record<string, string> = {}) {
+  dir = tempDir();
+  // The app: prom-client metrics with the names the bundled monitors read.
+  const reg = new Registry();
+  const requests = new Counter({ name: 'http_requests_total', help: 'requests', labelNames: ['route', 'status_code'], registers: [reg] });
+  const duration = new Histogram({ name: 'http_request_duration_seconds', help: 'latency', labelNames: ['route'], buckets: [0.1, 1, 5, 10], registers: [reg] });
+  const traffic = setInterval(() => {
+    requests.inc({ route: '/pay', status_code: '200' }, 60);
+    requests.inc({ route: '/pay', status_code: '503' }, 40);
+    duration.observe({ route: '/pay' }, 0.05);
+    duration.observe({ route: '/pay' }, 8); // a slow tail: p99 lands in the 5-10 s bucket
+  }, 100);
+  app = createServer(async (_req, res) => {
+    res.setHeader('content-type', reg.contentType);
+    res.end(await reg.metrics());
+  });
+  app.on('close', () => clearInterval(traffic));
+  await new Promise<void>((r) => app?.listen(0, '127.0.0.1', () => r()));
+  const appUrl = `http://127.0.0.1:${(app.address() as { port: number }).port}/metrics`;
+
+  mkdirSync(join(dir.path, 'rules', 'monitors'), { recursive: true });
+  mkdirSync(join(dir.path, 'rules', 'playbooks'), { recursive: true });
+  writeFileSync(join(dir.path, 'rules', 'monitors', 'default.yml'), readFileSync(new URL('../../rules/monitors/default.yml', import.meta.url)));
+  const config = loadConfig({
+    cwd: dir.path,
+    env: { PROMEDIC_TOKEN: TOKEN, PROMEDIC_LISTEN_ADDRESS: '127.0.0.1', ...env },
+    flags: { port: '0', 'log-level': 'silent', 'collection-interval': '500ms', rules: join(dir.path, 'rules') },
+  });
+  config.targets = [{ name: 'checkout', url: appUrl, interval: '500ms' }];
+  return config;
+}
+
 describe('monitored targets', () => {
   it('fires HighErrorRate and HighLatency for a scraped app, and resolves them when it goes away', async () => {
-    dir = tempDir();
-    // The app: prom-client metrics with the names the bundled monitors read.
-    const reg = new Registry();
-    const requests = new Counter({ name: 'http_requests_total', help: 'requests', labelNames: ['route', 'status_code'], registers: [reg] });
-    const duration = new Histogram({ name: 'http_request_duration_seconds', help: 'latency', labelNames: ['route'], buckets: [0.1, 1, 5, 10], registers: [reg] });
-    const traffic = setInterval(() => {
-      requests.inc({ route: '/pay', status_code: '200' }, 60);
-      requests.inc({ route: '/pay', status_code: '503' }, 40);
-      duration.observe({ route: '/pay' }, 0.05);
-      duration.observe({ route: '/pay' }, 8); // a slow tail: p99 lands in the 5-10 s bucket
-    }, 100);
-    app = createServer(async (_req, res) => {
-      res.setHeader('content-type', reg.contentType);
-      res.end(await reg.metrics());
-    });
-    app.on('close', () => clearInterval(traffic));
-    await new Promise<void>((r) => app?.listen(0, '127.0.0.1', () => r()));
-    const appUrl = `http://127.0.0.1:${(app.address() as { port: number }).port}/metrics`;
-
-    mkdirSync(join(dir.path, 'rules', 'monitors'), { recursive: true });
-    mkdirSync(join(dir.path, 'rules', 'playbooks'), { recursive: true });
-    writeFileSync(join(dir.path, 'rules', 'monitors', 'default.yml'), readFileSync(new URL('../../rules/monitors/default.yml', import.meta.url)));
-    const config = loadConfig({
-      cwd: dir.path,
-      env: { PROMEDIC_TOKEN: TOKEN, PROMEDIC_LISTEN_ADDRESS: '127.0.0.1' },
-      flags: { port: '0', 'log-level': 'silent', 'collection-interval': '500ms', rules: join(dir.path, 'rules') },
-    });
-    config.targets = [{ name: 'checkout', url: appUrl, interval: '500ms' }];
+    const config = await appAndConfig();
     config.monitor.overrides = { HighErrorRate: { for: '1s' }, HighLatency: { for: '1s' } };
     svc = await startService(config, pino({ level: 'silent' }));
     const alerts = async () =>
@@ -83,29 +92,7 @@ describe('monitored targets', () => {
     ]);
   }, 60_000);
   it("defers to Alertmanager only for alerts about this host: another host's alert of the same name does not silence it", async () => {
-    dir = tempDir();
-    const reg = new Registry();
-    const requests = new Counter({ name: 'http_requests_total', help: 'requests', labelNames: ['route', 'status_code'], registers: [reg] });
-    const traffic = setInterval(() => {
-      requests.inc({ route: '/pay', status_code: '200' }, 60);
-      requests.inc({ route: '/pay', status_code: '503' }, 40);
-    }, 100);
-    app = createServer(async (_req, res) => {
-      res.setHeader('content-type', reg.contentType);
-      res.end(await reg.metrics());
-    });
-    app.on('close', () => clearInterval(traffic));
-    await new Promise<void>((r) => app?.listen(0, '127.0.0.1', () => r()));
-    const appUrl = `http://127.0.0.1:${(app.address() as { port: number }).port}/metrics`;
-    mkdirSync(join(dir.path, 'rules', 'monitors'), { recursive: true });
-    mkdirSync(join(dir.path, 'rules', 'playbooks'), { recursive: true });
-    writeFileSync(join(dir.path, 'rules', 'monitors', 'default.yml'), readFileSync(new URL('../../rules/monitors/default.yml', import.meta.url)));
-    const config = loadConfig({
-      cwd: dir.path,
-      env: { PROMEDIC_TOKEN: TOKEN, PROMEDIC_LISTEN_ADDRESS: '127.0.0.1', PROMEDIC_INSTANCE: '127.0.0.1:9477' },
-      flags: { port: '0', 'log-level': 'silent', 'collection-interval': '500ms', rules: join(dir.path, 'rules') },
-    });
-    config.targets = [{ name: 'checkout', url: appUrl, interval: '500ms' }];
+    const config = await appAndConfig({ PROMEDIC_INSTANCE: '127.0.0.1:9477' });
     config.monitor.overrides = { HighErrorRate: { for: '1s' } };
     config.monitor.defer_to_alertmanager = true;
     config.scope = { instance: 'self' };
