@@ -18,7 +18,7 @@ import { loadConfig } from '../src/config.js';
 import { loadRules } from '../src/rules/playbook.js';
 import { type Scope, fleetProblems, hostOf, outOfScope } from '../src/scope.js';
 import { ROOT, type Running, amPayload, killAll, recordingServer, requireBinary, runCli, startCli, tempDir, waitFor } from './helpers/index.js';
-import { startPrometheus } from './helpers/stack.js';
+import { type RelabelRule as Relabel, relabel, startPrometheus } from './helpers/stack.js';
 
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
 const PROMETHEUS_CONFIG = join(ROOT, 'deploy/prometheus/prometheus.yml');
@@ -221,31 +221,6 @@ function run(bin: string, args: string[], env: Record<string, string> = {}): { c
 }
 
 // ---- Prometheus ----
-
-// ---- Prometheus' relabeling, for the few rules the deploy config uses ----
-
-interface Relabel {
-  source_labels?: string[];
-  separator?: string;
-  regex?: string;
-  target_label?: string;
-  replacement?: string;
-  action?: string;
-}
-/** Prometheus' `replace` relabeling (its default action): anchored regex, $1 / ${1} in the replacement, an empty result removes the label. */
-function relabel(labels: Record<string, string>, configs: Relabel[] = []): Record<string, string> {
-  const out = { ...labels };
-  for (const c of configs) {
-    if ((c.action ?? 'replace') !== 'replace') throw new Error(`relabel action ${c.action} is not emulated here`);
-    const value = (c.source_labels ?? []).map((l) => out[l] ?? '').join(c.separator ?? ';');
-    const m = new RegExp(`^(?:${c.regex ?? '(.*)'})$`).exec(value);
-    if (!m || !c.target_label) continue;
-    const result = (c.replacement ?? '$1').replace(/\$\{(\w+)\}|\$(\d+)/g, (_, a?: string, b?: string) => m[Number(a ?? b)] ?? '');
-    if (result === '') delete out[c.target_label];
-    else out[c.target_label] = result;
-  }
-  return out;
-}
 
 interface ScrapeConfig {
   job_name: string;

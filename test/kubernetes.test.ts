@@ -21,6 +21,7 @@ import { loadConfig } from '../src/config.js';
 import { loadRules } from '../src/rules/playbook.js';
 import { type Scope, fleetProblems, outOfScope } from '../src/scope.js';
 import { ROOT, type Running, killAll, requireBinary, runCli, startCli, tempDir, waitFor } from './helpers/index.js';
+import { relabel as relabelRules } from './helpers/stack.js';
 
 const DIR = join(ROOT, 'deploy/kubernetes');
 /** kubectl is optional, in CI too (requireBinary would make it required there): its kustomize is a bonus check. */
@@ -177,19 +178,19 @@ function volumeAt(path: string): { volume: Volume | undefined; mount: Container[
 }
 const subset = (small: Record<string, string>, big: Record<string, string> | undefined) => Object.entries(small).every(([k, v]) => big?.[k] === v);
 
-/** The Prometheus Operator's relabelings (Prometheus' `replace`, its default action), for the rules used here. */
+/** The Prometheus Operator's relabelings, through Prometheus' own (test/helpers/stack.ts). */
 function relabel(labels: Record<string, string>, rules: Relabeling[] = []): Record<string, string> {
-  const out = { ...labels };
-  for (const r of rules) {
-    if ((r.action ?? 'replace').toLowerCase() !== 'replace') throw new Error(`relabel action ${r.action} is not emulated here`);
-    const value = (r.sourceLabels ?? []).map((l) => out[l] ?? '').join(r.separator ?? ';');
-    const m = new RegExp(`^(?:${r.regex ?? '(.*)'})$`).exec(value);
-    if (!m || !r.targetLabel) continue;
-    const result = (r.replacement ?? '$1').replace(/\$\{(\w+)\}|\$(\d+)/g, (_, a?: string, b?: string) => m[Number(a ?? b)] ?? '');
-    if (result === '') delete out[r.targetLabel];
-    else out[r.targetLabel] = result;
-  }
-  return out;
+  return relabelRules(
+    labels,
+    rules.map((r) => ({
+      ...(r.sourceLabels ? { source_labels: r.sourceLabels } : {}),
+      ...(r.separator !== undefined ? { separator: r.separator } : {}),
+      ...(r.regex !== undefined ? { regex: r.regex } : {}),
+      ...(r.targetLabel !== undefined ? { target_label: r.targetLabel } : {}),
+      ...(r.replacement !== undefined ? { replacement: r.replacement } : {}),
+      ...(r.action !== undefined ? { action: r.action } : {}),
+    })),
+  );
 }
 
 // ---- schemas ----

@@ -155,3 +155,28 @@ export async function promQuery(promUrl: string, expr: string): Promise<Array<{ 
   if (body.data?.resultType === 'scalar' || body.data?.resultType === 'string') return [{ metric: {}, value: r as [number, string] }];
   return r as Array<{ metric: Record<string, string>; value: [number, string] }>;
 }
+
+/** One relabel rule, in Prometheus' spelling (the Prometheus Operator's camelCase maps onto it). */
+export interface RelabelRule {
+  source_labels?: string[];
+  separator?: string;
+  regex?: string;
+  target_label?: string;
+  replacement?: string;
+  action?: string;
+}
+
+/** Prometheus' `replace` relabeling (its default action): anchored regex, $1 / ${1} in the replacement, an empty result removes the label. */
+export function relabel(labels: Record<string, string>, rules: RelabelRule[] = []): Record<string, string> {
+  const out = { ...labels };
+  for (const c of rules) {
+    if ((c.action ?? 'replace').toLowerCase() !== 'replace') throw new Error(`relabel action ${c.action} is not emulated here`);
+    const value = (c.source_labels ?? []).map((l) => out[l] ?? '').join(c.separator ?? ';');
+    const m = new RegExp(`^(?:${c.regex ?? '(.*)'})$`).exec(value);
+    if (!m || !c.target_label) continue;
+    const result = (c.replacement ?? '$1').replace(/\$\{(\w+)\}|\$(\d+)/g, (_, a?: string, b?: string) => m[Number(a ?? b)] ?? '');
+    if (result === '') delete out[c.target_label];
+    else out[c.target_label] = result;
+  }
+  return out;
+}
