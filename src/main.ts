@@ -2,7 +2,7 @@
  * Composition root: builds the context, starts the parts in dependency order, and stops
  * them in reverse. No part reaches for another except through the context.
  */
-import { type Identity, fleetProblems } from './scope.js';
+import { type Identity, fleetProblems, identityOf } from './scope.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -85,7 +85,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
 
   const rules = new RuleManager(config.rules_dir, logger, registry, config.monitor.overrides);
   // Who this promedic is in a fleet; the port is known once bound (below).
-  const identity: Identity = { instance: config.instance ?? `${hostname()}:${config.listen.port}`, labels: config.instance_labels };
+  const identity: Identity = identityOf(config);
   const scope = { identity, global: config.scope };
   rules.check = (r) => fleetProblems(r.playbooks, { identity, scope: config.scope, fleet: config.fleet.enabled });
   const ruleErrors = rules.reload();

@@ -13,6 +13,8 @@
  * global one; with neither, everything is in scope (a single promedic).
  */
 
+import { hostname } from 'node:os';
+
 export type Scope = 'any' | { instance?: 'self'; labels?: Record<string, string> };
 
 export interface Identity {
@@ -20,6 +22,11 @@ export interface Identity {
   instance: string;
   /** Its static labels (config `instance_labels`: role, region...). */
   labels: Record<string, string>;
+}
+
+/** This promedic's identity from its configuration: `instance`, or hostname:port (the port as configured; 0 until bound). */
+export function identityOf(c: { instance?: string | undefined; instance_labels: Record<string, string>; listen: { port: number } }): Identity {
+  return { instance: c.instance ?? `${hostname()}:${c.listen.port}`, labels: c.instance_labels };
 }
 
 /** The host part of an instance label (`db-1:9100` -> `db-1`, `[::1]:9100` -> `::1`). */

@@ -4,13 +4,13 @@
  * usage or configuration (one line per problem on stderr, no stack unless --log-level debug).
  */
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type Config, FLAG_PATHS, loadConfig } from '../config.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createPromedic } from '../index.js';
 import { check } from './check.js';
+import { identityOf } from '../scope.js';
 import { DEFAULT_FLEET_PORT, DEFAULT_RECEIVER, DEFAULT_TOKEN_FILE, FLEET_FILES, HOSTS_FORMAT, describeFleet, parseHosts, renderFleet, writeFleet } from './fleet.js';
 import { formatSimulation, simulate } from './simulate.js';
 import { fetchStatus, formatStatus, statusUrl } from './status.js';
@@ -214,8 +214,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'check') {
     const paths = positionals.length > 1 ? positionals.slice(1) : [config.rules_dir];
     // The same scope checks as start: a fleet playbook with host steps and no scope, a `self` label this host lacks.
-    const identity = { instance: config.instance ?? `${hostname()}:${config.listen.port}`, labels: config.instance_labels };
-    const fleet = { identity, scope: config.scope, fleet: config.fleet.enabled };
+    const fleet = { identity: identityOf(config), scope: config.scope, fleet: config.fleet.enabled };
     process.exitCode = check(paths, (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`), fleet);
     return;
   }
