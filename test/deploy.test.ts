@@ -10,7 +10,6 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { dirname, join, posix, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -18,7 +17,7 @@ import { loadConfig } from '../src/config.js';
 import { loadRules } from '../src/rules/playbook.js';
 import { type Scope, fleetProblems, hostOf, outOfScope } from '../src/scope.js';
 import { ROOT, type Running, amPayload, killAll, recordingServer, requireBinary, runCli, startCli, tempDir, waitFor } from './helpers/index.js';
-import { type RelabelRule as Relabel, relabel, startPrometheus } from './helpers/stack.js';
+import { type RelabelRule as Relabel, freePort, relabel, startPrometheus } from './helpers/stack.js';
 
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
 const PROMETHEUS_CONFIG = join(ROOT, 'deploy/prometheus/prometheus.yml');
@@ -204,14 +203,6 @@ function runHealthcheck(argv: string[], env: Record<string, string> = {}): numbe
   const [cmd, ...args] = argv[0] === 'CMD' ? argv.slice(1) : argv;
   expect(cmd).toBe('node');
   return spawnSync(process.execPath, args, { env: { ...process.env, ...env }, timeout: 15_000 }).status;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 function run(bin: string, args: string[], env: Record<string, string> = {}): { code: number | null; out: string; stderr: string } {

@@ -9,7 +9,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
 import { pino } from 'pino';
@@ -34,6 +33,7 @@ import {
   variablesIn,
 } from './helpers/grafana.js';
 import { ROOT, amPayload, rawRequest, requireBinary, tempDir, waitFor } from './helpers/index.js';
+import { DEMO_APP, freePort } from './helpers/stack.js';
 
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
 /** Panel types that show no query result, and so need no datasource, unit or thresholds. */
@@ -600,19 +600,8 @@ describe('provisioning', () => {
 
 const bin = requireBinary('prometheus', 'prometheus');
 
-/** The demo app (examples/demo-app), built with the rest by the global setup, for the Application row. */
-const DEMO_APP = join(ROOT, 'dist/examples/demo-app/src/main.js');
 /** What the run below provides (see dataRequires): everything but Alertmanager and escalations. */
 const PROVIDED = new Set(['alerts', 'runs', 'recoveries', 'rollbacks', 'skips', 'webhook', 'monitors', ...(existsSync(DEMO_APP) ? ['application'] : [])]);
-
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 /** A series of an instant query's result. */
 interface Sample {
