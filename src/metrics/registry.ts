@@ -18,9 +18,10 @@ function limit(which: string): number | null {
 /** promedic's own registry (never prom-client's global one), with process and Node.js metrics. */
 export function createRegistry(): Registry {
   const registry = new Registry();
-  // prom-client starts a monitorEventLoopDelay at this precision for the lag gauges and keeps it
-  // running even when those gauges are removed; they are replaced below by our own, so its timer
-  // is set to fire once in 24 days instead of 100 times a second.
+  // prom-client starts a monitorEventLoopDelay at this precision (10 ms by default) for its lag
+  // gauges. They are replaced below by our own; its histogram, left without a reference, would
+  // wake the loop 100 times a second until a full GC collects it, so it is set to fire once in
+  // 24 days instead.
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 2 ** 31 - 1 });
   // prom-client names these gauges *_total, which Prometheus reserves for counters (promtool flags
   // them); the same figures remain available, by type, in nodejs_active_{handles,requests,resources}.
