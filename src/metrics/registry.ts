@@ -63,12 +63,14 @@ export function createRegistry(): Registry {
 const LAG_STATS = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'] as const;
 
 /**
- * The sampling period of the event-loop delay histogram, which wakes the loop once per period:
- * prom-client's 10 ms default (monitorEventLoopDelay) is 100 wake-ups a second, which measured 0.32 %
- * of a core on an idle promedic (46 against 27 ticks a minute, `npm run bench:exporter`'s
- * machine), more than half of its idle budget. At 100 ms it is 10 a second.
+ * The sampling period of the event-loop delay histogram, which wakes the loop once per period.
+ * prom-client's 10 ms default (monitorEventLoopDelay) is 100 wake-ups a second, 0.32 % of a core
+ * on an idle promedic; even 100 ms was the main thing waking an idle promedic (86 of ~100 timed
+ * waits in 10 s) and cost 0.17 % of a core against 1 s (93 against 63 ticks in 180 s, side by
+ * side). The idle budget is 0.5 %, so the gauges sample once a second: a block is seen when the
+ * timer falls due during it, i.e. always from 1 s up and with odds of its length in seconds below.
  */
-export const EVENT_LOOP_SAMPLE_MS = 100;
+export const EVENT_LOOP_SAMPLE_MS = 1000;
 
 /**
  * nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds over the time since the last
