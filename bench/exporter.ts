@@ -660,24 +660,27 @@ async function eventLoopHere(opts: Options): Promise<EventLoopResult> {
   }
 }
 
-/** Phase 1 in a child process started with the service's V8 flags, so its heap and GC behave as the service's do. */
-function eventLoopPhase(opts: Options): Promise<EventLoopResult> {
+/** Runs this script again as a child with `args` (after any node flags) and parses the JSON it prints. */
+function childJson<T>(nodeFlags: string[], args: string[], what: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, fileURLToPath(import.meta.url), '--eventloop-child', JSON.stringify(opts)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(process.execPath, [...nodeFlags, fileURLToPath(import.meta.url), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     const chunks: Buffer[] = [];
     child.stdout?.on('data', (c: Buffer) => chunks.push(c));
     child.once('error', reject);
     child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`the event-loop measurement exited with ${code}`));
+      if (code !== 0) return reject(new Error(`${what} exited with ${code}`));
       try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as EventLoopResult);
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T);
       } catch (err) {
         reject(err);
       }
     });
   });
+}
+
+/** Phase 1 in a child process started with the service's V8 flags, so its heap and GC behave as the service's do. */
+function eventLoopPhase(opts: Options): Promise<EventLoopResult> {
+  return childJson<EventLoopResult>(SERVICE_NODE_FLAGS, ['--eventloop-child', JSON.stringify(opts)], 'the event-loop measurement');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -864,22 +867,7 @@ function cannonHere(url: string, seconds: number): Promise<{ latencies: number[]
  * from the second round on, client-side).
  */
 function cannon(ex: Exporter, seconds: number): Promise<{ latencies: number[]; result: AutocannonResult }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--cannon-child', `${ex.url}/metrics`, String(seconds)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const chunks: Buffer[] = [];
-    child.stdout?.on('data', (c: Buffer) => chunks.push(c));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`the scrape client for ${ex.name} exited with ${code}`));
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { latencies: number[]; result: AutocannonResult });
-      } catch (err) {
-        reject(err);
-      }
-    });
-  });
+  return childJson([], ['--cannon-child', `${ex.url}/metrics`, String(seconds)], `the scrape client for ${ex.name}`);
 }
 
 interface LatencyPhase {
