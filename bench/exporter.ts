@@ -38,6 +38,7 @@ import { errorMessage } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
 import { COLLECTORS } from '../src/metrics/collectors/index.js';
 import { HostMetrics, collectorOptions } from '../src/metrics/host.js';
+import { SERVICE_V8_FLAGS, applyServiceV8Flags } from '../src/cli/v8.js';
 import { createRegistry } from '../src/metrics/registry.js';
 import { VERSION } from '../src/version.js';
 
@@ -641,7 +642,7 @@ async function eventLoopHere(opts: Options): Promise<EventLoopResult> {
     await host.stop();
     registry.clear();
     return {
-      nodeFlags: process.execArgv,
+      nodeFlags: [...process.execArgv, ...SERVICE_V8_FLAGS],
       collectors: collectors.length,
       warmupCycles,
       passes: opts.passes,
@@ -1009,7 +1010,7 @@ async function main(): Promise<void> {
   log(`options: ${JSON.stringify(opts)}`);
 
   log(
-    `\n[1/3] event-loop delay during collection cycles (child process with ${SERVICE_NODE_FLAGS.join(' ')}; ${opts.passes} passes of ${opts.cycles} cycles, ${opts.pauseMs} ms apart)`,
+    `\n[1/3] event-loop delay during collection cycles (child process with ${SERVICE_NODE_FLAGS.join(' ')} and the command line's ${SERVICE_V8_FLAGS.join(' ')}; ${opts.passes} passes of ${opts.cycles} cycles, ${opts.pauseMs} ms apart)`,
   );
   const eventLoop = await eventLoopPhase(opts);
   log(
@@ -1176,6 +1177,8 @@ if (process.argv[2] === '--bystander-child') {
     },
   );
 } else if (process.argv[2] === '--eventloop-child') {
+  // The V8 settings the promedic command line applies, so the cycles run as in the service.
+  applyServiceV8Flags();
   eventLoopHere(JSON.parse(process.argv[3] as string) as Options).then(
     (result) => process.stdout.write(JSON.stringify(result), () => process.exit(0)),
     (err: unknown) => {

@@ -15,6 +15,10 @@ import { DEFAULT_FLEET_PORT, DEFAULT_RECEIVER, DEFAULT_TOKEN_FILE, FLEET_FILES, 
 import { formatSimulation, simulate } from './simulate.js';
 import { fetchStatus, formatStatus, statusUrl } from './status.js';
 import { VERSION } from '../version.js';
+import { applyServiceV8Flags } from './v8.js';
+
+// Before any command runs (modules only define things when they load).
+applyServiceV8Flags();
 
 const HELP = `promedic ${VERSION} — host exporter, Alertmanager webhook receiver and self-healing playbook runner
 
