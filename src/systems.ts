@@ -58,23 +58,37 @@ export class Systems {
     this.log = o.logger.child({ component: 'systems' });
     this.restarts = new Counter({ name: 'promedic_system_restarts_total', help: 'Restarts of a stalled or crashed part by the supervisor.', labelNames: ['system'], registers: [o.registry] });
     const self = this;
+    /** Per entry as last set: 1 up, 0 down, -1 disabled. */
+    const shown: number[] = [];
     new Gauge({
       name: 'promedic_system_up',
       help: 'Whether each part of promedic works (1), or is down (0); disabled parts are left out.',
       labelNames: ['system'],
       registers: [o.registry],
       collect() {
-        this.reset();
+        // The series are set again only when a part went up or down (or one was added): label
+        // sets hashed on every scrape were garbage for nothing.
+        let i = 0;
+        let changed = shown.length !== self.entries.length;
         for (const e of self.entries) {
-          if (!e.enabled) continue;
-          let state = 'down';
-          try {
-            state = e.system.status().state;
-          } catch {
-            // a status that throws is a part that is down
+          let up = -1;
+          if (e.enabled) {
+            up = 0;
+            try {
+              up = e.system.status().state === 'down' ? 0 : 1;
+            } catch {
+              // a status that throws is a part that is down
+            }
           }
-          this.set({ system: e.system.name }, state === 'down' ? 0 : 1);
+          if (shown[i] !== up) changed = true;
+          shown[i++] = up;
         }
+        shown.length = i;
+        if (!changed) return;
+        this.reset();
+        self.entries.forEach((e, j) => {
+          if (shown[j] !== -1) this.set({ system: e.system.name }, shown[j] as number);
+        });
       },
     });
   }

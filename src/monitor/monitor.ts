@@ -88,6 +88,7 @@ export class Monitor {
     this.log = o.logger.child({ component: 'monitor' });
     const r = [o.registry];
     const self = this;
+    let seen = -1;
     this.m = {
       duration: new Histogram({ name: 'promedic_monitor_evaluation_duration_seconds', help: 'Time to evaluate all monitor rules once.', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1], registers: r }),
       slope: new Gauge({ name: 'promedic_monitor_trend_slope', help: 'Least-squares slope per second of each monitored value over its trend window.', labelNames: ['alertname', 'series'], registers: r }),
@@ -99,6 +100,10 @@ export class Monitor {
       labelNames: ['alertname', 'state'],
       registers: r,
       collect() {
+        // Rebuilt only when a rule or a state changed since the last scrape: sixty label sets
+        // hashed on every scrape were most of what a scrape allocated.
+        if (seen === self.statesVersion) return;
+        seen = self.statesVersion;
         this.reset();
         for (const rule of self.rules) {
           this.set({ alertname: rule.alert, state: 'pending' }, 0);
@@ -112,6 +117,7 @@ export class Monitor {
 
   setRules(rules: MonitorRule[]): void {
     this.rules = rules;
+    this.statesVersion++;
     for (const rule of rules) {
       for (const r of reads(rule.expr)) this.store.want(r.metric, r.windowMs + 2 * this.o.intervalMs, r.counter);
     }
@@ -323,7 +329,11 @@ export class Monitor {
   /** Pending or firing series per rule, so rules with none skip their quiet series cheaply. */
   private readonly perRule = new Map<string, number>();
 
+  /** Bumped whenever the rules or an alert's state change (promedic_monitor_alerts follows it). */
+  private statesVersion = 0;
+
   private setState(key: string, st: State): void {
+    this.statesVersion++;
     if (!this.states.has(key)) this.perRule.set(st.rule.alert, (this.perRule.get(st.rule.alert) ?? 0) + 1);
     this.states.set(key, st);
   }
@@ -331,6 +341,7 @@ export class Monitor {
   private deleteState(key: string): void {
     const st = this.states.get(key);
     if (!st) return;
+    this.statesVersion++;
     this.states.delete(key);
     this.perRule.set(st.rule.alert, (this.perRule.get(st.rule.alert) ?? 1) - 1);
   }
@@ -349,6 +360,7 @@ export class Monitor {
 
   private fire(s: State, now: number, outgoing: IncomingAlert[], firing: State[]): void {
     s.state = 'firing';
+    this.statesVersion++;
     s.startsAt = new Date(now).toISOString();
     if (this.o.deferTo?.(s.labels)) {
       this.log.info({ alertname: s.rule.alert }, 'monitor alert deferred: Alertmanager already reports it');

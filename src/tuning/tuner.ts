@@ -78,6 +78,8 @@ export class Tuner {
   /** Values read or written, per knob key (promedic_knob_value). */
   private readonly values = new Map<string, { target: string; knob: string; value: number }>();
   private stopping = false;
+  /** Bumped when a knob's value or a running experiment changes (the gauges follow it). */
+  private version = 0;
   private readonly m;
 
   constructor(o: TunerOptions) {
@@ -96,12 +98,19 @@ export class Tuner {
       skipped: new Counter({ name: 'promedic_tuning_skipped_total', help: 'Tuning triggers that started no experiment, by reason.', labelNames: ['playbook', 'reason'], registers: r }),
       sample: new Gauge({ name: 'promedic_tuning_sample', help: 'The last interval value an experiment measured of its objective (role="objective") and of each guard (role="guard").', labelNames: ['target', 'knob', 'role', 'metric'], registers: r }),
     };
+    let valuesSeen = -1;
+    let activeSeen = -1;
+    let playbooksSeen: TuningPlaybook[] | null = null;
     new Gauge({
       name: 'promedic_knob_value',
       help: 'Value of each tuned knob, as promedic last read or wrote it (numeric knobs).',
       labelNames: ['target', 'knob'],
       registers: r,
       collect() {
+        // Set again only after a change (see `version`): label sets hashed on every scrape were
+        // garbage for nothing.
+        if (valuesSeen === self.version) return;
+        valuesSeen = self.version;
         this.reset();
         for (const v of self.values.values()) this.set({ target: v.target, knob: v.knob }, v.value);
       },
@@ -112,8 +121,12 @@ export class Tuner {
       labelNames: ['target', 'knob'],
       registers: r,
       collect() {
+        const playbooks = self.o.playbooks();
+        if (activeSeen === self.version && playbooksSeen === playbooks) return;
+        activeSeen = self.version;
+        playbooksSeen = playbooks;
         this.reset();
-        for (const pb of self.o.playbooks()) for (const k of pb.knobs) this.set({ target: pb.target, knob: k.name }, 0);
+        for (const pb of playbooks) for (const k of pb.knobs) this.set({ target: pb.target, knob: k.name }, 0);
         for (const l of self.live.values()) this.set({ target: l.pb.target, knob: l.knob }, 1);
       },
     });
@@ -121,7 +134,10 @@ export class Tuner {
   }
 
   private note(target: string, knob: string, value: KnobValue | undefined): void {
-    if (typeof value === 'number') this.values.set(knobKey(target, knob), { target, knob, value });
+    if (typeof value === 'number') {
+      this.values.set(knobKey(target, knob), { target, knob, value });
+      this.version++;
+    }
   }
 
   /** Starts the schedules and keeps the monitor's series the playbooks read. Call again after a reload. */
@@ -222,17 +238,20 @@ export class Tuner {
     let finished: () => void = () => undefined;
     const live: Live = { pb, knob: pb.knobs[0]?.name ?? '', controller: new AbortController(), rec: null, done: new Promise<void>((r) => (finished = r)) };
     this.live.set(pb.target, live);
+    this.version++;
     const out: StoredExperiment[] = [];
     const reasons: string[] = [];
     try {
       for (const knob of pb.knobs) {
         live.knob = knob.name;
+        this.version++;
         const r = await this.tuneKnob(pb, knob, trigger, live, objective, guards, out);
         if (r) reasons.push(`${knob.name}: ${r}`);
         if (out.some((e) => e.outcome === 'kept') || live.controller.signal.aborted || out.some((e) => e.outcome === 'failed' || e.outcome === 'planned')) break;
       }
     } finally {
       this.live.delete(pb.target);
+      this.version++;
       finished();
     }
     if (out.length === 0) {
