@@ -88,6 +88,27 @@ monitors:
     expect(sent).toHaveLength(1); // no repeats while it stays firing
   });
 
+  it('promedic_monitor_alerts follows each state between scrapes: pending, firing, resolved, and rules reloaded', async () => {
+    const { monitor, cycle, registry } = setup('monitors:\n  - alert: Hot\n    expr: { value: { metric: temp } }\n    above: 80\n    for: 10s\n');
+    const alerts = async () =>
+      (await registry.getSingleMetricAsString('promedic_monitor_alerts'))
+        .split('\n')
+        .filter((l) => !l.startsWith('#'))
+        .join('; ');
+    expect(await alerts()).toBe('promedic_monitor_alerts{alertname="Hot",state="pending"} 0; promedic_monitor_alerts{alertname="Hot",state="firing"} 0');
+    await cycle(0, [gauge('temp', 90)]);
+    expect(await alerts()).toBe('promedic_monitor_alerts{alertname="Hot",state="pending"} 1; promedic_monitor_alerts{alertname="Hot",state="firing"} 0');
+    await cycle(1, [gauge('temp', 90)]);
+    expect(await alerts()).toMatch(/state="pending"\} 1;/);
+    await cycle(2, [gauge('temp', 90)]);
+    expect(await alerts()).toBe('promedic_monitor_alerts{alertname="Hot",state="pending"} 0; promedic_monitor_alerts{alertname="Hot",state="firing"} 1');
+    await cycle(3, [gauge('temp', 50)]);
+    expect(await alerts()).toBe('promedic_monitor_alerts{alertname="Hot",state="pending"} 0; promedic_monitor_alerts{alertname="Hot",state="firing"} 0');
+    writeFileSync(join(dir.path, 'm.yml'), 'monitors:\n  - alert: Cold\n    expr: { value: { metric: temp } }\n    below: 0\n');
+    monitor.setRules(loadMonitors(dir.path).rules);
+    expect(await alerts()).toBe('promedic_monitor_alerts{alertname="Cold",state="pending"} 0; promedic_monitor_alerts{alertname="Cold",state="firing"} 0');
+  });
+
   it('a breach shorter than `for` never fires', async () => {
     const { sent, cycle, monitor } = setup('monitors:\n  - alert: Hot\n    expr: { value: { metric: temp } }\n    above: 80\n    for: 1m\n');
     for (let i = 0; i < 10; i++) await cycle(i, [gauge('temp', 90)]);
