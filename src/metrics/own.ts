@@ -127,7 +127,10 @@ export class OwnExposition {
   async render(): Promise<Rendered> {
     // prom-client types the registry's metrics as plain objects; they are its metric classes.
     const metrics = this.registry.getMetricsAsArray() as unknown as PromMetric[];
-    const own = metrics.map((m) => this.renderable(m));
+    // Default labels are merged into every series by prom-client (promedic sets none).
+    const defaults = (this.registry as unknown as { _defaultLabels?: object })._defaultLabels;
+    const plain = !defaults || Object.keys(defaults).length === 0;
+    const own = metrics.map((m) => plain && this.renderable(m));
     // Collect first, as prom-client's get() does, all started before any is awaited.
     let pending: Promise<unknown>[] | null = null;
     for (let i = 0; i < metrics.length; i++) {
@@ -139,13 +142,16 @@ export class OwnExposition {
     if (pending) await Promise.all(pending);
     const texts: string[] = [];
     const gen = ++this.generation;
+    let cached = 0;
     for (let i = 0; i < metrics.length; i++) {
       const m = metrics[i] as PromMetric;
       const text = own[i] ? this.family(m, gen) : null;
+      if (this.families.has(m)) cached++;
       // prom-client's own text has no final newline; its families are joined with blank lines.
       texts.push(text ?? `${await this.registry.getSingleMetricAsString(m.name)}\n`);
     }
-    for (const m of this.families.keys()) if (!metrics.includes(m)) this.families.delete(m);
+    // Forget metrics no longer registered.
+    if (cached !== this.families.size) for (const m of this.families.keys()) if (!metrics.includes(m)) this.families.delete(m);
     return this.write(texts);
   }
 
@@ -153,10 +159,7 @@ export class OwnExposition {
   private renderable(m: PromMetric): boolean {
     if (m.type !== 'counter' && m.type !== 'gauge' && m.type !== 'histogram') return false;
     if (typeof m.hashMap !== 'object' || m.hashMap === null) return false;
-    if (m.type === 'histogram' && !Array.isArray(m.upperBounds)) return false;
-    // Default labels are merged into every series by prom-client; not used by promedic.
-    const defaults = (this.registry as unknown as { _defaultLabels?: object })._defaultLabels;
-    return !defaults || Object.keys(defaults).length === 0;
+    return m.type !== 'histogram' || Array.isArray(m.upperBounds);
   }
 
   /** The family's text, reused when nothing in it changed; null when a series has an unknown shape. */

@@ -166,6 +166,18 @@ describe("promedic's own exposition", () => {
     c.release();
   });
 
+  it("leaves a registry with default labels to prom-client's own rendering", async () => {
+    const registry = new Registry();
+    new Gauge({ name: 'g', help: 'h', labelNames: ['a'], registers: [registry] }).set({ a: '1' }, 1);
+    new Histogram({ name: 'h', help: 'h', buckets: [1], registers: [registry] }).observe(0.5);
+    const own = new OwnExposition(registry);
+    expect(await text(own)).toBe(await registry.metrics());
+    registry.setDefaultLabels({ host: 'x"y' });
+    const mine = await text(own);
+    expect(mine).toContain('g{a="1",host="x\\"y"} 1\n');
+    expect(mine).toBe(await registry.metrics());
+  });
+
   it('grows its buffer for a large exposition and keeps the bytes intact', async () => {
     const registry = new Registry();
     const g = new Gauge({ name: 'wide', help: 'many series', labelNames: ['i', 'text'], registers: [registry] });
