@@ -24,6 +24,8 @@ describe('promedic CLI', () => {
     const version = runCli(['--version']);
     expect(version.code).toBe(0);
     expect(version.stdout).toMatch(/^promedic \d+\.\d+\.\d+/);
+    // V8 accepted the command line's own settings (src/cli/v8.ts): an unknown flag is reported on stderr.
+    expect(version.stderr).toBe('');
   });
 
   it('exits 2 with one line per config problem and no stack trace', () => {

@@ -10,11 +10,19 @@
  * tiers and still optimizes what is really hot (a scrape under load, parsing of large /proc files)
  * within a fraction of a second: side by side, 26 against 31 ticks in the first minute and 39
  * against 47 over the next two (BENCHMARKS.md).
+ *
+ * Young-generation collections run on the main thread alone (--no-parallel-scavenge). A parallel
+ * scavenge hands parts of the work to helper threads and waits for them; on a small, shared
+ * machine a helper that is not scheduled holds the main thread: 4-7 ms scavenges, the largest
+ * event-loop delays a collection cycle showed. On one thread the median scavenge of the cycle's
+ * garbage took 0.24 ms against 0.47 ms and the longest 1.0-1.8 ms against 2.6-7.3 ms (four runs
+ * of 300 cycles each way, loop kept awake). Concurrent marking stays on (--single-threaded-gc
+ * moved all marking onto the main thread: longer mark-compact pauses).
  */
 import v8 from 'node:v8';
 
-/** V8's own default (67584 bytes of bytecode executed between tier-up checks), times four. */
-export const SERVICE_V8_FLAGS = ['--interrupt-budget=270336'] as const;
+/** V8's default interrupt budget (67584 bytes of bytecode between tier-up checks) times four, and one-thread scavenges. */
+export const SERVICE_V8_FLAGS = ['--interrupt-budget=270336', '--no-parallel-scavenge'] as const;
 
 export function applyServiceV8Flags(): void {
   for (const flag of SERVICE_V8_FLAGS) v8.setFlagsFromString(flag);
