@@ -1,7 +1,7 @@
 /**
  * A small, allocation-light renderer for the Prometheus text exposition format (0.0.4),
  * used for the host families that are collected in the background and served from cache.
- * promedic's own metrics go through prom-client; these are plain data produced by collectors.
+ * promedic's own metrics are prom-client metrics, rendered by own.ts; these are plain data produced by collectors.
  */
 export type MetricType = 'counter' | 'gauge' | 'untyped';
 
