@@ -30,7 +30,7 @@ export function isValidLabelName(name: string): boolean {
   return LABEL_RE.test(name) && !name.startsWith('__');
 }
 
-function escapeHelp(s: string): string {
+export function escapeHelp(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 

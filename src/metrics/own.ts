@@ -16,6 +16,7 @@
  * by prom-client itself.
  */
 import type { Registry } from 'prom-client';
+import { escapeHelp } from './exposition.js';
 
 /**
  * The parts of a prom-client 15 metric read here. `hashMap` is prom-client's own (not typed)
@@ -80,12 +81,8 @@ function valueText(v: number): string {
   return `${v}`;
 }
 
-function escapeString(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
-
 function labelPair(name: string, value: unknown): string {
-  return `${name}="${typeof value === 'string' ? escapeString(value).replace(/"/g, '\\"') : String(value)}"`;
+  return `${name}="${typeof value === 'string' ? escapeHelp(value).replace(/"/g, '\\"') : String(value)}"`;
 }
 
 function labelText(labels: Record<string, unknown>): string {
@@ -166,7 +163,7 @@ export class OwnExposition {
   private family(m: PromMetric, gen: number): string | null {
     let fam = this.families.get(m);
     if (!fam) {
-      fam = { header: `# HELP ${escapeString(m.name)} ${escapeString(m.help)}\n# TYPE ${escapeString(m.name)} ${m.type}\n`, series: new Map(), text: '', order: [] };
+      fam = { header: `# HELP ${escapeHelp(m.name)} ${escapeHelp(m.help)}\n# TYPE ${escapeHelp(m.name)} ${m.type}\n`, series: new Map(), text: '', order: [] };
       this.families.set(m, fam);
       fam.text = fam.header;
     }
