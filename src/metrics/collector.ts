@@ -3,10 +3,10 @@
  * listed in ./collectors/index.ts. A collector reads the host (procfs, sysfs, statfs)
  * and returns plain metric families; it never spawns a process and never blocks.
  */
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Family } from './exposition.js';
+import { PseudoFiles, type ReadOptions } from './files.js';
 
 export interface CollectorOptions {
   procfs: string;
@@ -22,7 +22,14 @@ export interface CollectorOptions {
 /** Per-cycle view of the host. Files read by several collectors (e.g. /proc/stat) are read once a cycle. */
 export class CycleContext {
   private readonly cache = new Map<string, Promise<string>>();
-  constructor(readonly opts: CollectorOptions) {}
+  /**
+   * @param files the reader that keeps procfs/sysfs files open between cycles (HostMetrics
+   *   owns one); without it, every file is opened and closed on each read.
+   */
+  constructor(
+    readonly opts: CollectorOptions,
+    private readonly files: PseudoFiles = new PseudoFiles(opts, 0),
+  ) {}
 
   proc(...parts: string[]): string {
     return join(this.opts.procfs, ...parts);
@@ -35,23 +42,25 @@ export class CycleContext {
   /**
    * Reads a text file once per cycle; a rejection is shared by every caller in the cycle.
    * procfs and sysfs files are generated in memory by the kernel and never wait on a disk,
-   * so they are read synchronously: ~3 µs of CPU each here, against ~100 µs for the
-   * thread-pool round trips of an async read — the difference between 1 % and 0.1 % of a
-   * core at a 5 s cycle. Anything else (textfiles) is read asynchronously, and so are the
-   * pseudo files whose generation costs the kernel real time (`offload`): /proc/net/tcp walks
-   * the whole socket hash table, 1-7 ms here, which a thread-pool read keeps off the loop.
+   * so they are read synchronously: a few microseconds of CPU each, against ~100 µs for the
+   * thread-pool round trips of an async read. Anything else (textfiles) is read
+   * asynchronously, and so are the pseudo files whose generation costs the kernel real time
+   * (`offload`): /proc/net/tcp walks the whole socket hash table, 0.5-7 ms here, which a
+   * thread-pool read keeps off the loop.
    */
-  read(path: string, opts: { offload?: boolean } = {}): Promise<string> {
+  read(path: string, opts: { offload?: boolean } & ReadOptions = {}): Promise<string> {
     let p = this.cache.get(path);
     if (!p) {
-      if (this.isPseudo(path) && !opts.offload) {
+      if (!this.isPseudo(path)) {
+        p = readFile(path, 'utf8');
+      } else if (opts.offload) {
+        p = this.files.readAsync(path, opts);
+      } else {
         try {
-          p = Promise.resolve(readFileSync(path, 'utf8'));
+          p = Promise.resolve(this.files.read(path, opts));
         } catch (err) {
           p = Promise.reject(err);
         }
-      } else {
-        p = readFile(path, 'utf8');
       }
       // Avoid an unhandled rejection when the first caller is gone before it settles.
       p.catch(() => undefined);
@@ -66,7 +75,7 @@ export class CycleContext {
   }
 
   /** Reads a file, or returns null when it does not exist or cannot be read (optional kernel features). */
-  async readOptional(path: string, opts: { offload?: boolean } = {}): Promise<string | null> {
+  async readOptional(path: string, opts: { offload?: boolean } & ReadOptions = {}): Promise<string | null> {
     try {
       return await this.read(path, opts);
     } catch {

@@ -4,13 +4,20 @@ import { type Family, family } from '../exposition.js';
 
 /** state letter (proc(5)) -> node_exporter's label value is the letter itself. */
 export function parsePidStat(text: string): { state: string; threads: number } | null {
-  // comm may contain spaces and parentheses: fields start after the last ')'.
+  // comm may contain spaces and parentheses: fields start after the last ')'. Found by
+  // scanning for spaces rather than splitting, which made ~50 strings per process.
   const close = text.lastIndexOf(')');
-  if (close < 0) return null;
-  const f = text.slice(close + 2).split(' ');
-  const state = f[0];
-  const threads = Number(f[17]);
-  if (!state || !Number.isFinite(threads)) return null;
+  if (close < 0 || text.charCodeAt(close + 1) !== 32) return null;
+  const start = close + 2;
+  const state = text[start];
+  if (state === undefined || state === ' ') return null;
+  // num_threads is the 18th field after the state (field 20 of proc(5)).
+  let pos = start;
+  for (let i = 0; i < 17 && pos >= 0; i++) pos = text.indexOf(' ', pos + 1);
+  if (pos < 0) return null;
+  const end = text.indexOf(' ', pos + 1);
+  const threads = Number(text.slice(pos + 1, end < 0 ? undefined : end));
+  if (!Number.isFinite(threads) || pos + 1 === end) return null;
   return { state, threads };
 }
 
@@ -28,7 +35,7 @@ export const processes: HostCollector = {
       // One file per process: let other work in every CHUNK files.
       if (i > 0 && i % CHUNK === 0) await ctx.yield();
       // A process can exit between readdir and read: that is not an error.
-      const text = await ctx.readOptional(ctx.proc(pids[i] as string, 'stat'));
+      const text = await ctx.readOptional(ctx.proc(pids[i] as string, 'stat'), { transient: true, single: true });
       const p = text ? parsePidStat(text) : null;
       if (!p) continue;
       seen++;

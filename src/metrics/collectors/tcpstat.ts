@@ -39,9 +39,10 @@ export const tcpstat: HostCollector = {
     const counts = new Map<string, number>(Object.values(STATES).map((s) => [s, 0]));
     // Generating each table costs the kernel 1-7 ms (it walks the whole socket hash table,
     // sized by memory, not by sockets): read on the thread pool, off the event loop.
-    const v4 = await ctx.read(ctx.proc('net/tcp'), { offload: true });
+    // A line is 150 bytes (tcp6: 178): a short read is the end of the table.
+    const v4 = await ctx.read(ctx.proc('net/tcp'), { offload: true, maxRecordBytes: 256 });
     countStates(v4, counts);
-    const v6 = await ctx.readOptional(ctx.proc('net/tcp6'), { offload: true });
+    const v6 = await ctx.readOptional(ctx.proc('net/tcp6'), { offload: true, maxRecordBytes: 256 });
     if (v6) countStates(v6, counts);
     return [
       family(
