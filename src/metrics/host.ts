@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import { errorMessage } from '../errors.js';
 import { type CollectorOptions, CycleContext, type HostCollector } from './collector.js';
 import { type Family, render } from './exposition.js';
+import { PseudoFiles } from './files.js';
 
 export interface HostMetricsOptions {
   collectors: readonly HostCollector[];
@@ -56,8 +57,9 @@ function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export class HostMetrics {
   private readonly opts: HostMetricsOptions;
   private readonly log: Logger;
-  /** The last cycle's exposition, encoded once per cycle rather than once per scrape. */
-  private text: Buffer = Buffer.alloc(0);
+  /** The last cycle's families, and their exposition once a scrape asked for it. */
+  private families: Family[] = [];
+  private text: Buffer | null = Buffer.alloc(0);
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
@@ -65,12 +67,15 @@ export class HostMetrics {
   /** Completed cycles; readiness waits for the first. */
   cycles = 0;
   lastCycleEnd = 0;
+  /** procfs/sysfs files kept open between cycles. */
+  private readonly files: PseudoFiles;
   private readonly duration: Gauge<'collector'>;
   private readonly success: Gauge<'collector'>;
 
   constructor(opts: HostMetricsOptions) {
     this.opts = opts;
     this.log = opts.logger.child({ component: 'collector' });
+    this.files = new PseudoFiles(opts.options);
     this.duration = new Gauge({
       name: 'promedic_collector_duration_seconds',
       help: 'How long each host collector took in the last collection cycle.',
@@ -128,6 +133,7 @@ export class HostMetrics {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.running) await this.running;
+    this.files.close();
   }
 
   /**
@@ -170,7 +176,7 @@ export class HostMetrics {
   }
 
   private async runCycle(): Promise<void> {
-    const ctx = new CycleContext(this.opts.options);
+    const ctx = new CycleContext(this.opts.options, this.files);
     // One collector at a time, yielding to the event loop between them: /proc reads are
     // synchronous (cheap), so this bounds how long a cycle can hold up a request to the cost
     // of the slowest single collector rather than the sum of all of them.
@@ -180,6 +186,7 @@ export class HostMetrics {
       outcomes.push(await this.runOne(c, ctx));
     }
     await new Promise<void>((resolve) => setImmediate(resolve));
+    this.files.sweep();
     const families: Family[] = [];
     const compatDuration: Family = {
       name: 'node_scrape_collector_duration_seconds',
@@ -213,7 +220,10 @@ export class HostMetrics {
       }
     });
     families.push(compatDuration, compatSuccess);
-    this.text = Buffer.from(render(families), 'utf8');
+    // Rendered by the first scrape that wants it, then reused until the next cycle: a
+    // Prometheus scraping every 15 s gets one render per scrape, not one per cycle.
+    this.families = families;
+    this.text = null;
     try {
       this.opts.onCycle?.(families, Date.now());
     } catch (err) {
@@ -223,8 +233,9 @@ export class HostMetrics {
     this.lastCycleEnd = Date.now();
   }
 
-  /** The exposition for a scrape, as buffers: the cached cycle, then the few families that must be live. */
+  /** The exposition for a scrape, as buffers: the last cycle's, then the few families that must be live. */
   exposition(): Buffer[] {
+    this.text ??= Buffer.from(render(this.families), 'utf8');
     const live: Family[] = [];
     for (const c of this.opts.collectors) if (c.scrape) live.push(...c.scrape());
     return live.length ? [this.text, Buffer.from(render(live), 'utf8')] : [this.text];
