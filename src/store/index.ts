@@ -159,6 +159,8 @@ export class Store {
   private snapshotTimer: NodeJS.Timeout | null = null;
   private snapshotting: Promise<void> | null = null;
   private dirty = false;
+  private closing = false;
+  private lastSnapshotAt = 0;
   /** Set when the last journal write failed (disk full, read-only): the webhook answers 503. */
   lastWriteError: string | null = null;
   /** Commits the disk refused since start. */
@@ -192,6 +194,7 @@ export class Store {
       throw new ConfigError([`data_dir: cannot create ${this.dir}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`]);
     }
     this.lock();
+    this.closing = false;
     // Temp files of a snapshot interrupted by a crash: the previous state.json is intact.
     for (const f of readdirSync(this.dir)) if (/^state\.json\.[0-9a-f]+\.tmp$/.test(f)) rmSync(join(this.dir, f), { force: true });
     try {
@@ -206,16 +209,32 @@ export class Store {
       if (err instanceof ConfigError) throw err;
       throw new ConfigError([`data_dir: ${this.dir} is not writable: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`]);
     }
-    // The journal makes every change durable; the snapshot only bounds replay time and disk use,
-    // so it is taken rarely (a full write of the state blocks the event loop while it serialises).
-    let last = Date.now();
-    this.snapshotTimer = setInterval(() => {
-      const due = Date.now() - last >= this.opts.snapshotIntervalMs;
-      if (this.dirty && (due || (this.journal?.bytes ?? 0) >= this.opts.journalMaxBytes)) {
-        last = Date.now();
-        void this.snapshot().catch(() => undefined);
-      }
-    }, 1000);
+    this.lastSnapshotAt = Date.now();
+  }
+
+  /**
+   * The journal makes every change durable; the snapshot only bounds replay time and disk use,
+   * so it is taken rarely (a full write of the state blocks the event loop while it serialises):
+   * snapshotIntervalMs after the last one, or at once when the journal has grown past
+   * journalMaxBytes. Armed by a commit, so an idle store sets no timer at all.
+   */
+  private scheduleSnapshot(): void {
+    if (!this.db || this.closing) return;
+    if ((this.journal?.bytes ?? 0) >= this.opts.journalMaxBytes) {
+      if (this.snapshotTimer) clearTimeout(this.snapshotTimer);
+      this.snapshotTimer = null;
+      this.lastSnapshotAt = Date.now();
+      void this.snapshot().catch(() => undefined);
+      return;
+    }
+    if (this.snapshotTimer) return;
+    const delay = Math.max(0, this.lastSnapshotAt + this.opts.snapshotIntervalMs - Date.now());
+    this.snapshotTimer = setTimeout(() => {
+      this.snapshotTimer = null;
+      if (!this.dirty || this.closing) return;
+      this.lastSnapshotAt = Date.now();
+      void this.snapshot().catch(() => undefined);
+    }, delay);
     this.snapshotTimer.unref();
   }
 
@@ -339,6 +358,7 @@ export class Store {
     }
     const results = entries.map((e) => this.mem.apply(e));
     this.dirty = true;
+    this.scheduleSnapshot();
     return results;
   }
 
@@ -399,7 +419,9 @@ export class Store {
   /** Waits for pending writes, records the clean stop, writes the snapshot, releases the lock. */
   async close(): Promise<void> {
     if (!this.db) return;
-    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+    this.closing = true;
+    if (this.snapshotTimer) clearTimeout(this.snapshotTimer);
+    this.snapshotTimer = null;
     try {
       await this.snapshotting;
       await this.journal?.drain();
