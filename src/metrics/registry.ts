@@ -16,7 +16,7 @@ function limit(which: string): number | null {
 }
 
 /** promedic's own registry (never prom-client's global one), with process and Node.js metrics. */
-export function createRegistry(): Registry {
+export function createRegistry(opts: { eventLoopSampleMs?: number } = {}): Registry {
   const registry = new Registry();
   // prom-client starts a monitorEventLoopDelay at this precision (10 ms by default) for its lag
   // gauges. They are replaced below by our own; its histogram, left without a reference, would
@@ -34,7 +34,7 @@ export function createRegistry(): Registry {
   registry.removeSingleMetric('nodejs_eventloop_lag_seconds');
   // prom-client fills the monitorEventLoopDelay gauges from that metric's collect(), so without
   // it they would stay 0: they are registered again here, read from samples of our own.
-  eventLoopDelay(registry);
+  eventLoopDelay(registry, opts.eventLoopSampleMs ?? EVENT_LOOP_SAMPLE_MS);
   new Gauge({
     name: 'promedic_build_info',
     help: 'A metric with a constant 1 value labeled by version and Node.js version of promedic.',
@@ -65,12 +65,13 @@ const LAG_STATS = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'] as const
 /**
  * The sampling period of the event-loop delay gauges, whose timer wakes the loop once per period.
  * prom-client's 10 ms default (monitorEventLoopDelay) is 100 wake-ups a second, 0.32 % of a core
- * on an idle promedic; even 100 ms was the main thing waking an idle promedic (86 of ~100 timed
- * waits in 10 s) and cost 0.17 % of a core against 1 s (93 against 63 ticks in 180 s, side by
- * side). The idle budget is 0.5 %, so the gauges sample once a second: a block is seen when the
- * timer falls due during it, i.e. always from 1 s up and with odds of its length in seconds below.
+ * on an idle promedic. On the virtual machines measured, waking an idle process costs about half
+ * a millisecond of CPU whatever it then does, so the period matches the collection cycle's:
+ * 1 s made five of the dozen wake-ups of an idle promedic's 5 s (0.06 % of a core). A block is
+ * seen when the timer falls due during it: always from one period up, and with odds of its
+ * length over the period below (the per-scrape max of a 2 ms block is mostly 0).
  */
-export const EVENT_LOOP_SAMPLE_MS = 1000;
+export const EVENT_LOOP_SAMPLE_MS = 5000;
 
 /**
  * nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds over the time since the last
@@ -79,11 +80,11 @@ export const EVENT_LOOP_SAMPLE_MS = 1000;
  * interval, so its figures are higher by its 10 ms period). A block shorter than the period is
  * seen only if the timer falls due during it.
  */
-function eventLoopDelay(registry: Registry): void {
+function eventLoopDelay(registry: Registry, periodMs: number): void {
   for (const s of LAG_STATS) registry.removeSingleMetric(`nodejs_eventloop_lag_${s}_seconds`);
   // monitorEventLoopDelay forgets its previous tick on reset(), so the first interval after each
   // scrape was never recorded (a block then went unseen); this timer keeps its own. The samples
-  // (one a second) are kept as they are, the last hour of them at most, and summarized at a
+  // (one a period) are kept as they are, the last 3600 of them at most, and summarized at a
   // scrape: a high-range HDR histogram took ~0.25 ms to read its percentiles, on every scrape.
   const samples = new Float64Array(3600);
   const sorted = new Float64Array(samples.length);
@@ -91,9 +92,9 @@ function eventLoopDelay(registry: Registry): void {
   let prev = performance.now();
   setInterval(() => {
     const now = performance.now();
-    samples[count++ % samples.length] = Math.max(0, now - prev - EVENT_LOOP_SAMPLE_MS) / 1000;
+    samples[count++ % samples.length] = Math.max(0, now - prev - periodMs) / 1000;
     prev = now;
-  }, EVENT_LOOP_SAMPLE_MS).unref();
+  }, periodMs).unref();
   let snapshot: Record<(typeof LAG_STATS)[number], number> | null = null;
   const take = (): Record<(typeof LAG_STATS)[number], number> => {
     const n = Math.min(count, samples.length);
