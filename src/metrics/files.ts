@@ -7,8 +7,11 @@
  * about two hundred files, so this is most of a cycle's system time.
  *
  * Only files on a real procfs or sysfs are kept open (a test fixture directory of regular
- * files is read the ordinary way), at most `maxOpen` of them, and a file not read in a
- * cycle is closed at the end of it (`sweep`), so vanished devices do not hold descriptors.
+ * files is read the ordinary way), at most `maxOpen` of them plus `maxOpen` files of
+ * processes, and a file not read in a cycle is closed at the end of it (`sweep`), so vanished
+ * devices and processes do not hold descriptors. A kept /proc/<pid>/stat refers to that
+ * process, not to its number: once it has exited the read fails (ESRCH) and the path is
+ * opened again, which finds the process now holding the number, if any.
  */
 import { closeSync, openSync, read as readCb, readSync, statfsSync } from 'node:fs';
 
@@ -26,8 +29,12 @@ function fsType(path: string): number | null {
 }
 
 export interface ReadOptions {
-  /** Do not keep this file open (one file per process: many, and short-lived). */
-  transient?: boolean;
+  /**
+   * A file of one process (/proc/<pid>/stat): kept within a budget of its own, so that many
+   * processes cannot take the descriptors of the host files, and never remembered as missing
+   * (a number comes back as another process).
+   */
+  perProcess?: boolean;
   /** The kernel produces the file in one go (single_open, /proc/<pid>/stat): one short read is all of it. */
   single?: boolean;
   /**
@@ -45,6 +52,8 @@ const MISSING_MS = 60_000;
 
 export class PseudoFiles {
   private readonly kept = new Map<string, number>();
+  /** The kept files that are files of a process. */
+  private readonly keptPerProcess = new Set<string>();
   /** Files found missing, with the error to throw again until `until`. */
   private readonly missing = new Map<string, { err: unknown; until: number }>();
   private touched = new Set<string>();
@@ -66,8 +75,14 @@ export class PseudoFiles {
   }
 
   private keepable(path: string, opts: ReadOptions): boolean {
-    if (opts.transient || this.kept.size >= this.maxOpen) return false;
+    if (opts.perProcess) return this.keptPerProcess.size < this.maxOpen && this.procfs !== null && path.startsWith(this.procfs);
+    if (this.kept.size - this.keptPerProcess.size >= this.maxOpen) return false;
     return (this.procfs !== null && path.startsWith(this.procfs)) || (this.sysfs !== null && path.startsWith(this.sysfs));
+  }
+
+  private keep(path: string, fd: number, opts: ReadOptions): void {
+    this.kept.set(path, fd);
+    if (opts.perProcess) this.keptPerProcess.add(path);
   }
 
   /** A sysfs attribute is produced whole by one show() call of at most a page: one read is all of it. */
@@ -89,7 +104,7 @@ export class PseudoFiles {
       return openSync(path, 'r');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if ((code === 'ENOENT' || code === 'ENOTDIR') && !opts.transient && this.missing.size < 1024 && this.keepable(path, opts)) {
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && !opts.perProcess && this.missing.size < 1024 && this.keepable(path, opts)) {
         this.missing.set(path, { err, until: Date.now() + MISSING_MS });
       }
       throw err;
@@ -113,7 +128,7 @@ export class PseudoFiles {
     fd = this.open(path, opts);
     const keep = this.keepable(path, opts);
     if (keep) {
-      this.kept.set(path, fd);
+      this.keep(path, fd, opts);
       this.touched.add(path);
     }
     try {
@@ -156,7 +171,7 @@ export class PseudoFiles {
     if (fd === undefined) {
       fd = this.open(path, opts);
       fresh = true;
-      if (this.keepable(path, opts)) this.kept.set(path, fd);
+      if (this.keepable(path, opts)) this.keep(path, fd, opts);
     }
     this.touched.add(path);
     const keep = this.kept.get(path) === fd;
@@ -194,6 +209,7 @@ export class PseudoFiles {
   private drop(path: string): void {
     const fd = this.kept.get(path);
     this.kept.delete(path);
+    this.keptPerProcess.delete(path);
     this.touched.delete(path);
     if (fd !== undefined) {
       try {

@@ -66,27 +66,46 @@ describe('PseudoFiles', () => {
     files.close();
   });
 
-  it('closes at the sweep what was not read since the last one, and never keeps per-process files', () => {
+  it('closes at the sweep what was not read since the last one', () => {
     const files = new PseudoFiles(roots);
     files.read('/proc/loadavg');
     files.read('/proc/meminfo');
-    files.read(`/proc/${process.pid}/stat`, { transient: true });
-    expect(files.size).toBe(2);
+    files.read(`/proc/${process.pid}/stat`, { perProcess: true });
+    expect(files.size).toBe(3);
     files.sweep();
-    expect(files.size).toBe(2);
+    expect(files.size).toBe(3);
     files.read('/proc/loadavg');
     files.sweep();
     expect(files.size).toBe(1);
     files.close();
   });
 
-  it('keeps at most maxOpen files, and reads the rest the ordinary way', () => {
+  it('keeps at most maxOpen host files and maxOpen process files, and reads the rest the ordinary way', () => {
     const files = new PseudoFiles(roots, 1);
     const before = fdCount();
     files.read('/proc/loadavg');
     expect(files.read('/proc/uptime')).toMatch(/^\d+\.\d+ \d+\.\d+\n$/);
     expect(files.size).toBe(1);
-    expect(fdCount()).toBe(before + 1);
+    files.read(`/proc/${process.pid}/stat`, { perProcess: true });
+    files.read(`/proc/${process.ppid}/stat`, { perProcess: true });
+    expect(files.size).toBe(2);
+    expect(fdCount()).toBe(before + 2);
+    files.close();
+  });
+
+  it('reads a process file kept open for as long as the process lives, then opens the number afresh', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    await new Promise((r) => child.once('spawn', r));
+    const files = new PseudoFiles(roots);
+    const path = `/proc/${child.pid}/stat`;
+    expect(files.read(path, { perProcess: true, single: true })).toMatch(new RegExp(`^${child.pid} \\(node\\) [RSD] `));
+    expect(files.size).toBe(1);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    // Reaped: the kept descriptor fails, the path is opened again, and it is gone.
+    expect(() => files.read(path, { perProcess: true, single: true })).toThrow(/ENOENT|ESRCH/);
+    expect(files.size).toBe(0);
     files.close();
   });
 
@@ -127,7 +146,7 @@ describe('PseudoFiles', () => {
     const errs: unknown[] = [];
     for (let i = 0; i < 2; i++) {
       try {
-        files.read(gone, { transient: true });
+        files.read(gone, { perProcess: true });
       } catch (err) {
         errs.push(err);
       }

@@ -35,7 +35,7 @@ export const processes: HostCollector = {
       // One file per process: let other work in every CHUNK files.
       if (i > 0 && i % CHUNK === 0) await ctx.yield();
       // A process can exit between readdir and read: that is not an error.
-      const text = await ctx.readOptional(ctx.proc(pids[i] as string, 'stat'), { transient: true, single: true });
+      const text = await ctx.readOptional(ctx.proc(pids[i] as string, 'stat'), { perProcess: true, single: true });
       const p = text ? parsePidStat(text) : null;
       if (!p) continue;
       seen++;
