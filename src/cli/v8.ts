@@ -18,11 +18,18 @@
  * garbage took 0.24 ms against 0.47 ms and the longest 1.0-1.8 ms against 2.6-7.3 ms (four runs
  * of 300 cycles each way, loop kept awake). Concurrent marking stays on (--single-threaded-gc
  * moved all marking onto the main thread: longer mark-compact pauses).
+ *
+ * The memory reducer does one mark-compact, not three (--memory-reducer-single-gc). Some 25 s
+ * after start, once the allocation rate falls, V8 shrinks the heap start-up left behind with up
+ * to three full collections half a second apart; on the VMs measured each cost 40-60 ms of CPU
+ * across the main and helper threads, 0.2 % of a core over the first idle minute. One of them
+ * reclaims what the three did: RSS after 10 minutes 76.9 against 76.8 MB (no reducer at all:
+ * 79.1 MB), CPU from 10 to 70 s after start 351 against 421 ms (side by side, BENCHMARKS.md).
  */
 import v8 from 'node:v8';
 
-/** V8's default interrupt budget (67584 bytes of bytecode between tier-up checks) times four, and one-thread scavenges. */
-export const SERVICE_V8_FLAGS = ['--interrupt-budget=270336', '--no-parallel-scavenge'] as const;
+/** V8's default interrupt budget (67584 bytes of bytecode between tier-up checks) times four, one-thread scavenges, one memory-reducer GC. */
+export const SERVICE_V8_FLAGS = ['--interrupt-budget=270336', '--no-parallel-scavenge', '--memory-reducer-single-gc'] as const;
 
 export function applyServiceV8Flags(): void {
   for (const flag of SERVICE_V8_FLAGS) v8.setFlagsFromString(flag);
