@@ -98,6 +98,12 @@ export interface HostCollector {
   readonly name: string;
   collect(ctx: CycleContext): Promise<Family[]>;
   /**
+   * Starts the thread-pool reads collect() will want (ctx.read with `offload`), at the start of
+   * the cycle: they complete while the other collectors run, so the loop does not go to sleep
+   * and wake up again for each of them.
+   */
+  prefetch?(ctx: CycleContext): void;
+  /**
    * Families that must be fresh at scrape time rather than from the last cycle
    * (node_time_seconds). Must be cheap and synchronous.
    */

@@ -182,6 +182,13 @@ export class HostMetrics {
     // of the slowest single collector rather than the sum of all of them.
     const outcomes: Outcome[] = [];
     for (const c of this.opts.collectors) {
+      try {
+        c.prefetch?.(ctx);
+      } catch {
+        // collect() meets the same problem and reports it
+      }
+    }
+    for (const c of this.opts.collectors) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       outcomes.push(await this.runOne(c, ctx));
     }
