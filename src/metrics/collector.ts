@@ -3,6 +3,7 @@
  * listed in ./collectors/index.ts. A collector reads the host (procfs, sysfs, statfs)
  * and returns plain metric families; it never spawns a process and never blocks.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Family } from './exposition.js';
@@ -72,6 +73,19 @@ export class CycleContext {
   private isPseudo(path: string): boolean {
     const { procfs, sysfs } = this.opts;
     return path.startsWith(`${procfs}/`) || path.startsWith(`${sysfs}/`);
+  }
+
+  /**
+   * Reads a procfs/sysfs file synchronously, or returns null when it does not exist or cannot
+   * be read. Not shared through the cycle's cache: for files that only one collector reads, many
+   * of them (one per device, per process), where a promise per read was most of the garbage.
+   */
+  readNow(path: string, opts: ReadOptions = {}): string | null {
+    try {
+      return this.isPseudo(path) ? this.files.read(path, opts) : readFileSync(path, 'utf8');
+    } catch {
+      return null;
+    }
   }
 
   /** Reads a file, or returns null when it does not exist or cannot be read (optional kernel features). */

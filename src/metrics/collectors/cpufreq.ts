@@ -18,15 +18,13 @@ export const cpufreq: HostCollector = {
     const base = ctx.sys('devices/system/cpu');
     const cpus = readdirSync(base).filter((d) => /^cpu\d+$/.test(d));
     const samples = FILES.map(() => [] as Sample[]);
-    await Promise.all(
-      cpus.map(async (c) => {
-        const labels = { cpu: c.slice(3) };
-        const values = await Promise.all(FILES.map(([file]) => ctx.readOptional(`${base}/${c}/cpufreq/${file}`)));
-        values.forEach((v, i) => {
-          if (v !== null && v.trim() !== '') (samples[i] as Sample[]).push({ labels, value: Number(v.trim()) * 1000 });
-        });
-      }),
-    );
+    for (const c of cpus) {
+      const labels = { cpu: c.slice(3) };
+      for (let i = 0; i < FILES.length; i++) {
+        const v = ctx.readNow(`${base}/${c}/cpufreq/${(FILES[i] as (typeof FILES)[number])[0]}`);
+        if (v !== null && v.trim() !== '') (samples[i] as Sample[]).push({ labels, value: Number(v.trim()) * 1000 });
+      }
+    }
     return FILES.map(([, name, help], i) => ({ name, help, type: 'gauge' as const, samples: samples[i] as Sample[] }));
   },
 };

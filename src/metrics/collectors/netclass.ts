@@ -41,27 +41,26 @@ export const netclass: HostCollector = {
     const samples = NUMERIC.map(() => [] as Sample[]);
     const info: Sample[] = [];
     const up: Sample[] = [];
-    for (const [i, device] of devices.entries()) {
+    for (let i = 0; i < devices.length; i++) {
+      const device = devices[i] as string;
       // ~20 sysfs files per device: each device in its own loop turn.
       if (i > 0) await ctx.yield();
-      const attr = async (a: string) => (await ctx.readOptional(`${base}/${device}/${a}`))?.trim() ?? null;
+      const dir = `${base}/${device}/`;
+      const attr = (a: string): string | null => ctx.readNow(dir + a)?.trim() ?? null;
       const labels = { device };
-      const values = await Promise.all(NUMERIC.map((n) => attr(n.attr)));
-      values.forEach((raw, k) => {
-        const n = parseNum(raw);
-        const spec = NUMERIC[k];
-        if (n !== null && spec) (samples[k] as Sample[]).push({ labels, value: n * (spec.scale ?? 1) });
-      });
-      const [address, broadcast, duplex, ifalias, operstate] = await Promise.all(
-        ['address', 'broadcast', 'duplex', 'ifalias', 'operstate'].map(attr),
-      );
+      for (let k = 0; k < NUMERIC.length; k++) {
+        const spec = NUMERIC[k] as (typeof NUMERIC)[number];
+        const n = parseNum(attr(spec.attr));
+        if (n !== null) (samples[k] as Sample[]).push({ labels, value: n * (spec.scale ?? 1) });
+      }
+      const operstate = attr('operstate');
       info.push({
         labels: {
           device,
-          address: address ?? '',
-          broadcast: broadcast ?? '',
-          duplex: duplex ?? '',
-          ifalias: ifalias ?? '',
+          address: attr('address') ?? '',
+          broadcast: attr('broadcast') ?? '',
+          duplex: attr('duplex') ?? '',
+          ifalias: attr('ifalias') ?? '',
           operstate: operstate ?? '',
         },
         value: 1,

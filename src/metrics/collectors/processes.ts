@@ -27,7 +27,8 @@ const CHUNK = 64;
 export const processes: HostCollector = {
   name: 'processes',
   async collect(ctx: CycleContext): Promise<Family[]> {
-    const pids = readdirSync(ctx.opts.procfs).filter((d) => /^\d+$/.test(d));
+    const procfs = ctx.opts.procfs;
+    const pids = readdirSync(procfs).filter((d) => /^\d+$/.test(d));
     const states = new Map<string, number>();
     let threads = 0;
     let seen = 0;
@@ -35,7 +36,7 @@ export const processes: HostCollector = {
       // One file per process: let other work in every CHUNK files.
       if (i > 0 && i % CHUNK === 0) await ctx.yield();
       // A process can exit between readdir and read: that is not an error.
-      const text = await ctx.readOptional(ctx.proc(pids[i] as string, 'stat'), { perProcess: true, single: true });
+      const text = ctx.readNow(`${procfs}/${pids[i] as string}/stat`, { perProcess: true, single: true });
       const p = text ? parsePidStat(text) : null;
       if (!p) continue;
       seen++;

@@ -1,18 +1,35 @@
-import { type CycleContext, type HostCollector, fields, lines } from '../collector.js';
+import type { CycleContext, HostCollector } from '../collector.js';
 import { type Family, family } from '../exposition.js';
 
 /** node_exporter's default --collector.vmstat.fields. */
 const FIELDS = /^(oom_kill|pgpg|pswp|pg.*fault).*/;
 
+/** Metric name and help by field name, or null for a field not exported: worked out once. */
+const known = new Map<string, { name: string; help: string } | null>();
+
 export const vmstat: HostCollector = {
   name: 'vmstat',
   async collect(ctx: CycleContext): Promise<Family[]> {
     const out: Family[] = [];
-    for (const line of lines(await ctx.read(ctx.proc('vmstat')))) {
-      const [k, v] = fields(line);
-      if (k && v !== undefined && FIELDS.test(k)) {
-        out.push(family(`node_vmstat_${k}`, `/proc/vmstat information field ${k}.`, 'untyped', Number(v)));
+    const text = await ctx.read(ctx.proc('vmstat'));
+    let pos = 0;
+    while (pos < text.length) {
+      let end = text.indexOf('\n', pos);
+      if (end < 0) end = text.length;
+      const sp = text.indexOf(' ', pos);
+      if (sp > pos && sp < end) {
+        const k = text.slice(pos, sp);
+        let f = known.get(k);
+        if (f === undefined) {
+          f = FIELDS.test(k) ? { name: `node_vmstat_${k}`, help: `/proc/vmstat information field ${k}.` } : null;
+          if (known.size < 1000) known.set(k, f);
+        }
+        if (f) {
+          const v = text.slice(sp + 1, end).trim();
+          if (v !== '') out.push(family(f.name, f.help, 'untyped', Number(v)));
+        }
       }
+      pos = end + 1;
     }
     return out;
   },
