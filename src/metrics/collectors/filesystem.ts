@@ -1,3 +1,4 @@
+import { statfsSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CycleContext, type HostCollector, fields, lines } from '../collector.js';
@@ -30,6 +31,14 @@ export function parseMounts(text: string): Mount[] {
   }
   return out;
 }
+
+/**
+ * Filesystems whose statfs(2) answers from counters in memory, never waiting on a device or a
+ * server: read synchronously. Anything else (nfs, cifs, fuse...) can hang when its server does,
+ * so it is read on the thread pool with a timeout, as node_exporter does with its stuck-mount
+ * tracking.
+ */
+const LOCAL = /^(ext[234]|xfs|btrfs|tmpfs|ramfs|vfat|exfat|f2fs|zfs|jfs|reiserfs|ntfs3?|hfsplus|udf|nilfs2|bcachefs|erofs)$/;
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -77,7 +86,8 @@ export const filesystem: HostCollector = {
         const labels = { device: m.device, fstype: m.fstype, mountpoint: m.mountpoint };
         ro.push({ labels, value: m.readonly ? 1 : 0 });
         try {
-          const s = await withTimeout(statfs(join(ctx.opts.rootfs, m.mountpoint)), timeoutMs);
+          const path = join(ctx.opts.rootfs, m.mountpoint);
+          const s = LOCAL.test(m.fstype) ? statfsSync(path) : await withTimeout(statfs(path), timeoutMs);
           size.push({ labels, value: s.blocks * s.bsize });
           free.push({ labels, value: s.bfree * s.bsize });
           avail.push({ labels, value: s.bavail * s.bsize });
