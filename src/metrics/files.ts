@@ -186,15 +186,30 @@ export class PseudoFiles {
     }
   }
 
+  /** Buffers of finished thread-pool reads, for the next ones (a read in flight has its own). */
+  private readonly spare: Buffer[] = [];
+
   private async fillAsync(fd: number, opts: ReadOptions): Promise<string> {
     const tail = PAGE - (opts.maxRecordBytes ?? PAGE);
-    let buf = Buffer.allocUnsafe(64 * 1024);
+    let buf = this.spare.pop() ?? Buffer.allocUnsafe(64 * 1024);
+    try {
+      return await this.fillInto(fd, buf, tail, (bigger) => {
+        buf = bigger;
+      });
+    } finally {
+      if (this.spare.length < 4 && buf.length <= 256 * 1024) this.spare.push(buf);
+    }
+  }
+
+  private async fillInto(fd: number, first: Buffer, tail: number, grown: (b: Buffer) => void): Promise<string> {
+    let buf = first;
     let n = 0;
     for (;;) {
       if (n === buf.length) {
         const bigger = Buffer.allocUnsafe(buf.length * 2);
         buf.copy(bigger, 0, 0, n);
         buf = bigger;
+        grown(buf);
       }
       const r = await new Promise<number>((resolve, reject) => {
         readCb(fd, buf, n, buf.length - n, n, (err, bytes) => (err ? reject(err) : resolve(bytes)));
