@@ -124,6 +124,20 @@ export interface HostCollector {
   scrape?(): Family[];
 }
 
+/**
+ * Calls fn with the bounds of each line of text (end is the newline's index or text.length),
+ * without making a string per line: for files parsed every cycle.
+ */
+export function eachLine(text: string, fn: (start: number, end: number) => void): void {
+  let pos = 0;
+  while (pos < text.length) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    fn(pos, end);
+    pos = end + 1;
+  }
+}
+
 /** Splits text into non-empty trimmed lines. */
 export function lines(text: string): string[] {
   const out: string[] = [];

@@ -1,4 +1,4 @@
-import type { CycleContext, HostCollector } from '../collector.js';
+import { type CycleContext, type HostCollector, eachLine } from '../collector.js';
 import { type Family, family } from '../exposition.js';
 
 /**
@@ -28,10 +28,7 @@ export const meminfo: HostCollector = {
   async collect(ctx: CycleContext): Promise<Family[]> {
     const out: Family[] = [];
     const text = await ctx.read(ctx.proc('meminfo'));
-    let pos = 0;
-    while (pos < text.length) {
-      let end = text.indexOf('\n', pos);
-      if (end < 0) end = text.length;
+    eachLine(text, (pos, end) => {
       const colon = text.indexOf(':', pos);
       if (colon > pos && colon < end) {
         // "Key:   123 kB": the value's digits, and whether a unit follows them.
@@ -48,8 +45,7 @@ export const meminfo: HostCollector = {
         }
         if (f && d > v) out.push(family(f.name, f.help, 'gauge', Number(text.slice(v, d)) * f.scale));
       }
-      pos = end + 1;
-    }
+    });
     if (out.length === 0) throw new Error(`no fields in ${ctx.proc('meminfo')}`);
     return out;
   },

@@ -1,4 +1,4 @@
-import { type CycleContext, type HostCollector, fields } from '../collector.js';
+import { type CycleContext, type HostCollector, eachLine, fields } from '../collector.js';
 import { type Family, family } from '../exposition.js';
 
 /**
@@ -77,10 +77,7 @@ export function parsePaired(text: string, out: Map<Pick, number>): void {
 
 /** /proc/net/snmp6: "Ip6InReceives 123" -> Ip6_InReceives. */
 export function parseSnmp6(text: string, out: Map<Pick, number>): void {
-  let pos = 0;
-  while (pos < text.length) {
-    let end = text.indexOf('\n', pos);
-    if (end < 0) end = text.length;
+  eachLine(text, (pos, end) => {
     let sp = pos;
     while (sp < end && text.charCodeAt(sp) !== 32 && text.charCodeAt(sp) !== 9) sp++;
     const key = text.slice(pos, sp);
@@ -92,8 +89,7 @@ export function parseSnmp6(text: string, out: Map<Pick, number>): void {
       if (plans.size < 1000) plans.set(key, plan);
     }
     if (plan.length > 0) valuesAt(text.slice(pos, end), plan, out);
-    pos = end + 1;
-  }
+  });
 }
 
 export const netstat: HostCollector = {

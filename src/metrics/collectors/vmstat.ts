@@ -1,4 +1,4 @@
-import type { CycleContext, HostCollector } from '../collector.js';
+import { type CycleContext, type HostCollector, eachLine } from '../collector.js';
 import { type Family, family } from '../exposition.js';
 
 /** node_exporter's default --collector.vmstat.fields. */
@@ -12,10 +12,7 @@ export const vmstat: HostCollector = {
   async collect(ctx: CycleContext): Promise<Family[]> {
     const out: Family[] = [];
     const text = await ctx.read(ctx.proc('vmstat'));
-    let pos = 0;
-    while (pos < text.length) {
-      let end = text.indexOf('\n', pos);
-      if (end < 0) end = text.length;
+    eachLine(text, (pos, end) => {
       const sp = text.indexOf(' ', pos);
       if (sp > pos && sp < end) {
         const k = text.slice(pos, sp);
@@ -29,8 +26,7 @@ export const vmstat: HostCollector = {
           if (v !== '') out.push(family(f.name, f.help, 'untyped', Number(v)));
         }
       }
-      pos = end + 1;
-    }
+    });
     return out;
   },
 };
