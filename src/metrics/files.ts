@@ -58,6 +58,8 @@ export class PseudoFiles {
   private readonly missing = new Map<string, { err: unknown; until: number }>();
   private touched = new Set<string>();
   private buf = Buffer.allocUnsafe(64 * 1024);
+  /** Buffers of finished thread-pool reads, for the next ones (a read in flight has its own). */
+  private readonly spare: Buffer[] = [];
   private readonly procfs: string | null;
   private readonly sysfs: string | null;
 
@@ -74,10 +76,14 @@ export class PseudoFiles {
     return this.kept.size;
   }
 
+  /** On a real procfs or sysfs (not a fixture directory of regular files). */
+  private pseudo(path: string): boolean {
+    return (this.procfs !== null && path.startsWith(this.procfs)) || (this.sysfs !== null && path.startsWith(this.sysfs));
+  }
+
   private keepable(path: string, opts: ReadOptions): boolean {
     if (opts.perProcess) return this.keptPerProcess.size < this.maxOpen && this.procfs !== null && path.startsWith(this.procfs);
-    if (this.kept.size - this.keptPerProcess.size >= this.maxOpen) return false;
-    return (this.procfs !== null && path.startsWith(this.procfs)) || (this.sysfs !== null && path.startsWith(this.sysfs));
+    return this.kept.size - this.keptPerProcess.size < this.maxOpen && this.pseudo(path);
   }
 
   private keep(path: string, fd: number, opts: ReadOptions): void {
@@ -104,7 +110,7 @@ export class PseudoFiles {
       return openSync(path, 'r');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if ((code === 'ENOENT' || code === 'ENOTDIR') && !opts.perProcess && this.missing.size < 1024 && this.keepable(path, opts)) {
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && !opts.perProcess && this.missing.size < 1024 && this.pseudo(path)) {
         this.missing.set(path, { err, until: Date.now() + MISSING_MS });
       }
       throw err;
@@ -186,39 +192,28 @@ export class PseudoFiles {
     }
   }
 
-  /** Buffers of finished thread-pool reads, for the next ones (a read in flight has its own). */
-  private readonly spare: Buffer[] = [];
-
   private async fillAsync(fd: number, opts: ReadOptions): Promise<string> {
     const tail = PAGE - (opts.maxRecordBytes ?? PAGE);
     let buf = this.spare.pop() ?? Buffer.allocUnsafe(64 * 1024);
     try {
-      return await this.fillInto(fd, buf, tail, (bigger) => {
-        buf = bigger;
-      });
+      let n = 0;
+      for (;;) {
+        if (n === buf.length) {
+          const bigger = Buffer.allocUnsafe(buf.length * 2);
+          buf.copy(bigger, 0, 0, n);
+          buf = bigger;
+        }
+        const r = await new Promise<number>((resolve, reject) => {
+          readCb(fd, buf, n, buf.length - n, n, (err, bytes) => (err ? reject(err) : resolve(bytes)));
+        });
+        if (r === 0) break;
+        n += r;
+        if (r < tail) break;
+      }
+      return buf.toString('utf8', 0, n);
     } finally {
       if (this.spare.length < 4 && buf.length <= 256 * 1024) this.spare.push(buf);
     }
-  }
-
-  private async fillInto(fd: number, first: Buffer, tail: number, grown: (b: Buffer) => void): Promise<string> {
-    let buf = first;
-    let n = 0;
-    for (;;) {
-      if (n === buf.length) {
-        const bigger = Buffer.allocUnsafe(buf.length * 2);
-        buf.copy(bigger, 0, 0, n);
-        buf = bigger;
-        grown(buf);
-      }
-      const r = await new Promise<number>((resolve, reject) => {
-        readCb(fd, buf, n, buf.length - n, n, (err, bytes) => (err ? reject(err) : resolve(bytes)));
-      });
-      if (r === 0) break;
-      n += r;
-      if (r < tail) break;
-    }
-    return buf.toString('utf8', 0, n);
   }
 
   private drop(path: string): void {
