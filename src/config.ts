@@ -25,6 +25,7 @@ export interface ConfigInput {
   collection: {
     interval: string;
     timeout: string;
+    follow_scrapes: boolean;
     disable: string[];
     filesystem: { mount_points_exclude: string; fs_types_exclude: string };
     diskstats: { device_exclude: string };
@@ -89,6 +90,7 @@ export const DEFAULTS: ConfigInput = Object.freeze({
   collection: {
     interval: '5s',
     timeout: '4s',
+    follow_scrapes: true,
     disable: [],
     filesystem: {
       mount_points_exclude:

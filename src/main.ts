@@ -167,6 +167,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     timeoutMs: config.timeoutMs,
     logger,
     registry,
+    followScrapes: config.collection.follow_scrapes,
+    wanted: (name) => config.monitor.enabled && monitor.store.wants(name),
     onCycle: (families, t) => {
       monitor.ingest(families, t);
       void monitor.evaluate(t);

@@ -128,6 +128,8 @@ export function describeSystem(ctx: Context, name: SystemName): SystemStatus {
         errors: host.failures,
         last_cycle_at: host.lastCycleEnd ? new Date(host.lastCycleEnd).toISOString() : null,
         failing,
+        // Scrapers of /metrics the collection follows (collection.follow_scrapes).
+        scrapers: host.scrapers().map((s) => ({ client: s.client, interval_seconds: Math.round(s.intervalMs) / 1000 })),
       };
     }
     case 'targets': {

@@ -35,6 +35,7 @@ export function createMetricsHandler(ctx: Context, track: Track): (req: Incoming
   const own = new OwnExposition(ctx.registry);
   return (req, res) => {
     track(req, res, () => '/metrics');
+    ctx.host.noteScrape(req.socket.remoteAddress ?? '');
     void own.render().then(
       ({ body, release }) => {
         // The cached host exposition and promedic's own text go out as they are (no copy).

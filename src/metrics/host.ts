@@ -3,13 +3,14 @@
  * so a scrape never waits for collection (node_exporter collects on every scrape; promedic
  * does the work once per interval, off the request path).
  */
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { errorMessage } from '../errors.js';
 import { type CollectorOptions, CycleContext, type HostCollector } from './collector.js';
 import { type Family, render } from './exposition.js';
 import { PseudoFiles } from './files.js';
+import { ScrapeClock } from './scrapes.js';
 
 export interface HostMetricsOptions {
   collectors: readonly HostCollector[];
@@ -20,6 +21,16 @@ export interface HostMetricsOptions {
   registry: Registry;
   /** Called with every cycle's families (the embedded monitor evaluates on them). */
   onCycle?: (families: Family[], t: number) => void;
+  /**
+   * Collect only for the scrapes what nothing else reads: when /metrics has a scraper with a
+   * regular interval longer than the cycle, a collector none of whose metrics `wanted` names
+   * runs in the cycle before each expected scrape instead of every cycle (ScrapeClock).
+   */
+  followScrapes?: boolean;
+  /** Metric names read on every cycle (by the embedded monitor); their collectors always run. */
+  wanted?: (name: string) => boolean;
+  /** Monotonic milliseconds (performance.now), settable for tests. */
+  now?: () => number;
 }
 
 interface Outcome {
@@ -64,6 +75,13 @@ export class HostMetrics {
   private running: Promise<void> | null = null;
   private stopped = false;
   private readonly failing = new Set<string>();
+  /** Each collector's last outcome: a cycle that skips a collector serves its last families. */
+  private readonly last = new Map<string, Outcome>();
+  /** The metric names each collector returned when it last succeeded. */
+  private readonly produces = new Map<string, string[]>();
+  private readonly scrapes = new ScrapeClock();
+  /** Cycles that ran every collector, and cycles that ran only those whose metrics are read every cycle. */
+  private readonly cyclesRun: Counter<'collectors'>;
   /** Completed cycles; readiness waits for the first. */
   cycles = 0;
   lastCycleEnd = 0;
@@ -88,6 +106,12 @@ export class HostMetrics {
       labelNames: ['collector'],
       registers: [opts.registry],
     });
+    this.cyclesRun = new Counter({
+      name: 'promedic_collection_cycles_total',
+      help: 'Host collection cycles, by which collectors ran: all, or only those whose metrics are read every cycle (the others run before each expected scrape).',
+      labelNames: ['collectors'],
+      registers: [opts.registry],
+    });
     const self = this;
     new Gauge({
       name: 'promedic_collection_last_cycle_timestamp_seconds',
@@ -109,6 +133,28 @@ export class HostMetrics {
 
   get intervalMs(): number {
     return this.opts.intervalMs;
+  }
+
+  /** A scrape of /metrics by `client` (its address): the cycles follow regular scrapers. */
+  noteScrape(client: string): void {
+    if (this.opts.followScrapes) this.scrapes.note(client, this.clock());
+  }
+
+  /** The scrapers the collection follows (address, interval). */
+  scrapers(): Array<{ client: string; intervalMs: number }> {
+    return this.scrapes.scrapers();
+  }
+
+  private clock(): number {
+    return this.opts.now ? this.opts.now() : performance.now();
+  }
+
+  /** Whether a collector must run in every cycle: its metrics are wanted, or not known yet. */
+  private everyCycle(c: HostCollector): boolean {
+    const names = this.produces.get(c.name);
+    if (names === undefined) return true;
+    const wanted = this.opts.wanted;
+    return wanted !== undefined && names.some((n) => wanted(n));
   }
 
   /** Runs the first cycle, then schedules the next ones; resolves when the first is done. */
@@ -177,23 +223,30 @@ export class HostMetrics {
 
   private async runCycle(): Promise<void> {
     const ctx = new CycleContext(this.opts.options, this.files);
+    const all =
+      !this.opts.followScrapes || this.cycles === 0 || this.scrapes.due(this.clock(), this.opts.intervalMs);
+    const run = all ? this.opts.collectors : this.opts.collectors.filter((c) => this.everyCycle(c));
+    this.cyclesRun.inc({ collectors: all ? 'all' : 'every-cycle' });
     // One collector at a time, yielding to the event loop between them: /proc reads are
     // synchronous (cheap), so this bounds how long a cycle can hold up a request to the cost
     // of the slowest single collector rather than the sum of all of them.
-    const outcomes: Outcome[] = [];
-    for (const c of this.opts.collectors) {
+    for (const c of run) {
       try {
         c.prefetch?.(ctx);
       } catch {
         // collect() meets the same problem and reports it
       }
     }
-    for (const c of this.opts.collectors) {
+    for (const c of run) {
       await new Promise<void>((resolve) => setImmediate(resolve));
-      outcomes.push(await this.runOne(c, ctx));
+      const o = await this.runOne(c, ctx);
+      this.last.set(c.name, o);
+      if (o.ok) this.produces.set(c.name, o.families.map((f) => f.name));
+      this.report(c.name, o);
     }
     await new Promise<void>((resolve) => setImmediate(resolve));
-    this.files.sweep();
+    // Files not read by a cycle that ran everything belong to vanished devices and processes.
+    if (all) this.files.sweep();
     const families: Family[] = [];
     const compatDuration: Family = {
       name: 'node_scrape_collector_duration_seconds',
@@ -207,25 +260,13 @@ export class HostMetrics {
       type: 'gauge',
       samples: [],
     };
-    outcomes.forEach((o, i) => {
-      const name = (this.opts.collectors[i] as HostCollector).name;
-      this.duration.set({ collector: name }, o.seconds);
-      this.success.set({ collector: name }, o.ok ? 1 : 0);
-      compatDuration.samples.push({ labels: { collector: name }, value: o.seconds });
-      compatSuccess.samples.push({ labels: { collector: name }, value: o.ok ? 1 : 0 });
-      if (o.ok) {
-        if (this.failing.delete(name)) this.log.info({ collector: name }, 'collector recovered');
-        families.push(...o.families);
-      } else {
-        this.failures++;
-        if (!this.failing.has(name)) {
-          this.failing.add(name);
-          this.log.warn({ collector: name, err: o.error }, 'collector failed; its metrics are left out until it recovers');
-        } else {
-          this.log.debug({ collector: name, err: o.error }, 'collector still failing');
-        }
-      }
-    });
+    for (const c of this.opts.collectors) {
+      const o = this.last.get(c.name);
+      if (!o) continue;
+      compatDuration.samples.push({ labels: { collector: c.name }, value: o.seconds });
+      compatSuccess.samples.push({ labels: { collector: c.name }, value: o.ok ? 1 : 0 });
+      if (o.ok) families.push(...o.families);
+    }
     families.push(compatDuration, compatSuccess);
     // Rendered by the first scrape that wants it, then reused until the next cycle: a
     // Prometheus scraping every 15 s gets one render per scrape, not one per cycle.
@@ -238,6 +279,22 @@ export class HostMetrics {
     }
     this.cycles++;
     this.lastCycleEnd = Date.now();
+  }
+
+  private report(name: string, o: Outcome): void {
+    this.duration.set({ collector: name }, o.seconds);
+    this.success.set({ collector: name }, o.ok ? 1 : 0);
+    if (o.ok) {
+      if (this.failing.delete(name)) this.log.info({ collector: name }, 'collector recovered');
+      return;
+    }
+    this.failures++;
+    if (!this.failing.has(name)) {
+      this.failing.add(name);
+      this.log.warn({ collector: name, err: o.error }, 'collector failed; its metrics are left out until it recovers');
+    } else {
+      this.log.debug({ collector: name, err: o.error }, 'collector still failing');
+    }
   }
 
   /** The exposition for a scrape, as buffers: the last cycle's, then the few families that must be live. */
