@@ -22,7 +22,7 @@
  * (BENCH_IDLE_SECONDS, BENCH_RSS_SECONDS, ...; flags win).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -516,6 +516,14 @@ interface EventLoopResult {
    * thread was woken late. This is the blocking the goal limits.
    */
   awake: ModeFigures;
+  /**
+   * Per pass, from the gaps between turns of the kept-awake loop: the longest gap, how much of
+   * it the main thread spent runnable but waiting for a CPU (run_delay of
+   * /proc/thread-self/schedstat: another thread or process had the CPU), and the longest gap
+   * less that wait, which is how long the thread held the loop while it had a CPU (its own
+   * work, a GC pause, or a stall of the virtual CPU, which a guest cannot see).
+   */
+  awakeGaps: Array<{ longestMs: number; longestQueuedMs: number; heldMs: number }>;
   /** The plain histogram: the loop sleeps between events, so the machine's wake-up latency counts too. */
   raw: ModeFigures;
   /** A separate, idle Node.js process with the same histogram, over the same windows as `raw`. */
@@ -532,6 +540,27 @@ function spread(xs: readonly number[]): { median: number; p90: number; max: numb
 
 /** V8 flags the service runs with (`npm start` and the promedic bin pass them); phases 1 and 2 use them too. */
 const SERVICE_NODE_FLAGS = ['--max-semi-space-size=4'];
+
+/**
+ * The calling thread's time runnable but not running, in ms (field 2 of
+ * /proc/thread-self/schedstat, updated when the thread gets a CPU back), or NaN where there is none.
+ */
+let schedstatFd: number | null | undefined;
+const schedstatBuf = Buffer.alloc(128);
+function runQueueWaitMs(): number {
+  if (schedstatFd === undefined) {
+    try {
+      schedstatFd = openSync('/proc/thread-self/schedstat', 'r');
+    } catch {
+      schedstatFd = null;
+    }
+  }
+  if (schedstatFd === null) return Number.NaN;
+  const n = readSync(schedstatFd, schedstatBuf, 0, schedstatBuf.length, 0);
+  const text = schedstatBuf.toString('latin1', 0, n);
+  const a = text.indexOf(' ');
+  return Number(text.slice(a + 1, text.indexOf(' ', a + 1))) / 1e6;
+}
 
 /** An idle Node.js process that reports its own event-loop delay between "mark" lines on stdin. */
 async function bystanderHere(): Promise<void> {
@@ -608,6 +637,7 @@ async function eventLoopHere(opts: Options): Promise<EventLoopResult> {
     const bystander = await startBystander();
     const raw: PassFigures[] = [];
     const awake: PassFigures[] = [];
+    const awakeGaps: EventLoopResult['awakeGaps'] = [];
     const idle: PassFigures[] = [];
     const by: PassFigures[] = [];
     // The three kinds take turns within each pass, so a change in the machine's load touches all.
@@ -619,11 +649,26 @@ async function eventLoopHere(opts: Options): Promise<EventLoopResult> {
       const span = performance.now() - t0;
 
       let keepAwake = true;
+      // Gaps run from the start of one turn to the start of the next, so a GC set off by an
+      // allocation in the turn itself counts as well.
+      const gaps = { longestMs: 0, longestQueuedMs: 0, heldMs: 0 };
+      let prevWall = performance.now();
+      let prevQueued = runQueueWaitMs();
       // The deadline is kept with hrtime.bigint(), which optimized code calls without
       // allocating: a performance.now() busy-wait allocates about 30 bytes a call, which made
       // this probe, not the cycle, the source of most scavenges in the process it measures
       // (about 340 a second, against about 19 with this loop).
       const spin = (): void => {
+        const now = performance.now();
+        const queued = runQueueWaitMs();
+        const gap = now - prevWall;
+        if (gap > 1) {
+          const wait = Math.min(gap, queued - prevQueued);
+          if (gap > gaps.longestMs) Object.assign(gaps, { longestMs: gap, longestQueuedMs: wait });
+          if (gap - wait > gaps.heldMs) gaps.heldMs = gap - wait;
+        }
+        prevWall = now;
+        prevQueued = queued;
         const until = process.hrtime.bigint() + 20_000n;
         while (process.hrtime.bigint() < until);
         if (keepAwake) setImmediate(spin);
@@ -631,6 +676,7 @@ async function eventLoopHere(opts: Options): Promise<EventLoopResult> {
       spin();
       awake.push(await measure(() => runCycles(false)));
       keepAwake = false;
+      awakeGaps.push({ longestMs: round(gaps.longestMs), longestQueuedMs: round(gaps.longestQueuedMs), heldMs: round(gaps.heldMs) });
       await sleep(opts.pauseMs);
 
       idle.push(await measure(() => sleep(span)));
@@ -655,6 +701,7 @@ async function eventLoopHere(opts: Options): Promise<EventLoopResult> {
       cycleWallMs: spread(wall),
       cycleCpuMs: spread(cpu),
       awake: modeFigures(awake),
+      awakeGaps,
       raw: modeFigures(raw),
       bystander: modeFigures(by),
       idle: modeFigures(idle),
@@ -1020,6 +1067,8 @@ async function main(): Promise<void> {
   log(
     `  cycle wall median ${ms(eventLoop.cycleWallMs.median)}, cpu median ${ms(eventLoop.cycleCpuMs.median)}\n` +
       `  loop kept awake: max per pass ${eventLoop.awake.passes.map((p) => ms(p.maxMs)).join(', ')}\n` +
+      `    longest gap between its turns (of which waiting for a CPU): ${eventLoop.awakeGaps.map((g) => `${ms(g.longestMs)} (${ms(g.longestQueuedMs)})`).join(', ')}\n` +
+      `    longest gap less the CPU wait: ${eventLoop.awakeGaps.map((g) => ms(g.heldMs)).join(', ')}\n` +
       `  plain histogram: max per pass ${eventLoop.raw.passes.map((p) => ms(p.maxMs)).join(', ')}\n` +
       `  idle bystander process, same windows: ${eventLoop.bystander.passes.map((p) => ms(p.maxMs)).join(', ')}\n` +
       `  no cycles (idle windows): ${eventLoop.idle.passes.map((p) => ms(p.maxMs)).join(', ')}`,
@@ -1130,6 +1179,13 @@ async function main(): Promise<void> {
       result: verdict(goals.eventLoopMax.met),
     },
     { figure: '  median of the passes\' maxima; median p99', promedic: `${ms(eventLoop.awake.medianOfMaxMs)}; ${ms(eventLoop.awake.medianP99Ms)}`, nodeExporter: 'n/a', goal: '', result: '' },
+    {
+      figure: '  longest gap between turns, less the time the thread waited for a CPU',
+      promedic: ms(Math.max(...eventLoop.awakeGaps.map((g) => g.heldMs))),
+      nodeExporter: 'n/a',
+      goal: '(info)',
+      result: '',
+    },
     {
       figure: '  plain histogram (loop sleeps between events): max; median of maxima; median p99',
       promedic: `${ms(eventLoop.raw.maxMs)}; ${ms(eventLoop.raw.medianOfMaxMs)}; ${ms(eventLoop.raw.medianP99Ms)}`,
