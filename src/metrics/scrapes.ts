@@ -8,8 +8,20 @@
  * nothing. With no scraper to follow, every cycle collects everything, as it would without
  * this clock.
  */
+interface Scraper {
+  last: number;
+  interval: number | null;
+  previous: number | null;
+}
+
+/** The pace to expect: the shorter of the last two intervals, so a scraper whose pace changes is met early, never late. */
+function pace(c: Scraper): number | null {
+  if (c.interval === null) return null;
+  return c.previous === null ? c.interval : Math.min(c.interval, c.previous);
+}
+
 export class ScrapeClock {
-  private readonly clients = new Map<string, { last: number; interval: number | null; previous: number | null }>();
+  private readonly clients = new Map<string, Scraper>();
 
   constructor(private readonly maxClients = 32) {}
 
@@ -36,9 +48,8 @@ export class ScrapeClock {
   due(now: number, cycleMs: number): boolean {
     let following = false;
     for (const [key, c] of this.clients) {
-      if (c.interval === null) continue;
-      // The shorter of the last two intervals: a scraper whose pace changes is met early, never late.
-      const interval = c.previous === null ? c.interval : Math.min(c.interval, c.previous);
+      const interval = pace(c);
+      if (interval === null) continue;
       if (now - c.last > 2 * interval + cycleMs) {
         // Two scrapes missed: it has stopped (or its pace was a coincidence).
         this.clients.delete(key);
@@ -55,7 +66,8 @@ export class ScrapeClock {
   scrapers(): Array<{ client: string; intervalMs: number }> {
     const out: Array<{ client: string; intervalMs: number }> = [];
     for (const [client, c] of this.clients) {
-      if (c.interval !== null) out.push({ client, intervalMs: c.previous === null ? c.interval : Math.min(c.interval, c.previous) });
+      const intervalMs = pace(c);
+      if (intervalMs !== null) out.push({ client, intervalMs });
     }
     return out;
   }
