@@ -21,7 +21,7 @@ export function parsePidStat(text: string): { state: string; threads: number } |
   return { state, threads };
 }
 
-const CHUNK = 64;
+const CHUNK = 16;
 
 /** Process and thread counts by state, from /proc/<pid>/stat; no `ps` child process. */
 export const processes: HostCollector = {
