@@ -147,6 +147,26 @@ describe('host collectors on the real /proc', () => {
     expect(Math.abs(value(t, 'node_time_seconds') - Date.now() / 1000)).toBeLessThan(5);
   });
 
+  it('os: reads os-release again only when the file changes, and falls back to /usr/lib/os-release', async () => {
+    const dir = tempDir('os-release-');
+    const root = dir.path;
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    mkdirSync(join(root, 'usr/lib'), { recursive: true });
+    const o = { ...opts, rootfs: root };
+    const info = async (): Promise<Record<string, string> | undefined> => ((await run('os', o)).get('node_os_info') as Family).samples[0]?.labels;
+    writeFileSync(join(root, 'usr/lib/os-release'), 'ID=fallback\nVERSION_ID="1"\n');
+    expect((await info())?.id).toBe('fallback');
+    writeFileSync(join(root, 'etc/os-release'), 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n');
+    expect(await info()).toMatchObject({ id: 'debian', version_id: '12', pretty_name: 'Debian GNU/Linux 12 (bookworm)' });
+    const first = await run('os', o);
+    expect(await run('os', o)).toEqual(first);
+    // An upgrade replaces the file: a new size and time.
+    writeFileSync(join(root, 'etc/os-release'), 'ID=debian\nVERSION_ID="13"\nPRETTY_NAME="Debian GNU/Linux 13 (trixie)"\n');
+    expect(await info()).toMatchObject({ version_id: '13', pretty_name: 'Debian GNU/Linux 13 (trixie)' });
+    expect(value(await run('os', o), 'node_os_version', { id: 'debian' })).toBe(13);
+    dir.cleanup();
+  });
+
   it('pressure, tcpstat, netstat, sockstat, filefd: plausible socket and file figures', async () => {
     const p = await run('pressure');
     if (p.size > 0) expect(value(p, 'node_pressure_cpu_waiting_seconds_total')).toBeGreaterThanOrEqual(0);
